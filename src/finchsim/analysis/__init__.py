@@ -1,0 +1,1 @@
+"""How finchsim evaluates `analysis/`: targets, queries, and the judgements made from them."""
