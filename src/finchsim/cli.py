@@ -21,8 +21,9 @@ from finchsim.validate import validate_project
 
 EXIT_INTERRUPTED = 130
 
-out = Console(highlight=False)
-err = Console(stderr=True, highlight=False)
+# soft_wrap: an error line must stay one line, whatever the terminal width.
+out = Console(highlight=False, soft_wrap=True)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
 
 
 def cmd_validate(args: argparse.Namespace) -> int:

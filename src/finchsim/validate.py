@@ -1,4 +1,4 @@
-"""`finchsim validate`: every input file and every overlay, checked offline, all problems at once."""
+"""`finchsim validate`: every input file and overlay, checked offline, all problems at once."""
 
 from __future__ import annotations
 
@@ -31,23 +31,25 @@ def validate_project(project: Project, progress: Callable[[str], None] | None = 
     report = Report()
     say = progress or (lambda _msg: None)
     for path in harness_files(project):
-        report.problems += _collect(lambda p=path: _check_document(project, p))
+        try:
+            _check_document(project, path)
+        except InputError as exc:
+            report.problems += exc.problems
         report.checked.append(project.rel(path))
     crds = schemas.load_crd_schemas(project.cluster / "crds")
     for name in manifests.build_targets(project):
         say(f"building {name}")
-        objects: list[manifests.Rendered] = []
-
-        def build(n: str = name) -> None:
-            objects.extend(manifests.render(project, n))
-
-        problems = _collect(build)
-        problems += schemas.validate_objects(objects, crds)
-        report.problems += problems
+        try:
+            objects = manifests.render(project, name)
+        except InputError as exc:
+            report.problems += exc.problems
+            continue
+        report.problems += schemas.validate_objects(objects, crds)
         report.checked.append(f"overlay {name} ({len(objects)} objects)")
-    say("checking Prometheus and Alertmanager configuration")
-    report.problems += promtool.monitoring_problems(project)
-    report.checked.append("monitoring rules, rule tests and configuration")
+    if (project.cluster / "monitoring").is_dir():
+        say("checking Prometheus and Alertmanager configuration")
+        report.problems += promtool.monitoring_problems(project)
+        report.checked.append("monitoring rules, rule tests and configuration")
     return report
 
 
@@ -69,11 +71,3 @@ def _check_document(project: Project, path: Path) -> None:
         valid = ", ".join(sorted(DOCUMENT_KINDS))
         raise InputError([Problem(shown, "kind", f"expected one of: {valid}; got {kind!r}")])
     load_document(path, DOCUMENT_KINDS[kind], shown)
-
-
-def _collect(check: Callable[[], object]) -> list[Problem]:
-    try:
-        check()
-    except InputError as exc:
-        return exc.problems
-    return []

@@ -66,8 +66,8 @@ class Targets(Document):
     kind: Literal["Targets"]
     recovery: Recovery
     ingress: Ingress
-    autoscaling: list[AutoscalingTarget] = []
-    slos: list[Slo] = []
+    autoscaling: tuple[AutoscalingTarget, ...] = ()
+    slos: tuple[Slo, ...] = ()
 
 
 def load_targets(path: Path, shown_as: str | None = None) -> Targets:

@@ -106,7 +106,9 @@ def _source(project: Project, target: Path, obj: dict[str, Any]) -> str:
     annotations = obj.get("metadata", {}).get("annotations") or {}
     origin = annotations.get(ORIGIN_ANNOTATION)
     if origin:
-        rel = yaml.safe_load(origin).get("path")
+        # Generated objects (secretGenerator, ...) carry `configuredIn` instead of `path`.
+        parsed = yaml.safe_load(origin)
+        rel = parsed.get("path") or parsed.get("configuredIn")
         if rel:
             return project.rel((target / rel).resolve())
     return project.rel(target / "kustomization.yaml")

@@ -73,7 +73,7 @@ def _apr1(password: str) -> str:
         done = subprocess.run(["openssl", "passwd", "-apr1", "-stdin"], input=password,
                               capture_output=True, text=True, check=True)
     except (OSError, subprocess.CalledProcessError) as exc:
-        raise PlatformError(f"cannot hash the staging basic-auth password with openssl: {exc}")
+        raise PlatformError(f"cannot hash the staging password with openssl: {exc}") from exc
     return done.stdout.strip()
 
 
