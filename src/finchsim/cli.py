@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import argparse
 import sys
+import tempfile
+import traceback
 from collections.abc import Callable, Sequence
+from pathlib import Path
 
 from rich.console import Console
 
@@ -48,17 +51,33 @@ def cmd_secrets(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_up(args: argparse.Namespace) -> int:
+    from finchsim.platform.local.live import run_up  # heavy imports only for this command
+
+    return run_up(Project.locate(args.project), args.overlay, out, err, hold=True)
+
+
+def cmd_down(args: argparse.Namespace) -> int:
+    from finchsim.platform.local.platform import down_from_anywhere
+
+    out.print(down_from_anywhere(Project.locate(args.project)))
+    return 0
+
+
 def cmd_simulate(args: argparse.Namespace) -> int:
-    err.print("finchsim simulate: the local platform is not built yet (issue 4); "
-              "nothing was started. `finchsim validate` checks the topology offline.")
-    return 1
+    from finchsim.simulate import simulate
+
+    return simulate(Project.locate(args.project), args.overlay, out, err)
 
 
 COMMANDS: dict[str, tuple[Callable[[argparse.Namespace], int], str]] = {
     "validate": (cmd_validate, "check every input file and overlay offline"),
     "secrets": (cmd_secrets, "generate the git-ignored secrets the manifests need (idempotent)"),
     "simulate": (cmd_simulate, "bring the topology up, drive load, report, tear down"),
+    "up": (cmd_up, "bring the topology up locally and keep it running until Ctrl-C or `down`"),
+    "down": (cmd_down, "stop a running topology and remove everything it left"),
 }
+WITH_OVERLAY = ("simulate", "up")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -76,6 +95,9 @@ def build_parser() -> argparse.ArgumentParser:
     for name, (func, help_text) in COMMANDS.items():
         cmd = sub.add_parser(name, help=help_text, description=help_text)
         cmd.set_defaults(func=func)
+        if name in WITH_OVERLAY:
+            cmd.add_argument("--overlay", default="production",
+                             help="which overlay of cluster/overlays to run (default: production)")
     return parser
 
 
@@ -95,6 +117,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         err.print("interrupted")
         return EXIT_INTERRUPTED
+    except Exception:  # a bug: say so in one line, keep the traceback for the report
+        log = Path(tempfile.gettempdir()) / "finchsim-crash.log"
+        log.write_text(traceback.format_exc())
+        err.print(f"unexpected error (a finchsim bug); traceback in {log}", markup=False)
+        return FinchsimError.exit_code
 
 
 if __name__ == "__main__":

@@ -1,0 +1,75 @@
+"""The live view of a local topology: components, replicas, readiness, requests per second.
+
+`run_up` is `finchsim up`: it brings the topology up under a rich Live table, then (with `hold`)
+keeps reconciling until Ctrl-C or SIGTERM from `finchsim down`, and always tears down."""
+
+from __future__ import annotations
+
+import signal
+import time
+from collections.abc import Callable
+from types import FrameType
+
+from rich.console import Console, Group
+from rich.live import Live
+from rich.table import Table
+from rich.text import Text
+
+from finchsim.platform.local.platform import LocalPlatform
+from finchsim.project import Project
+
+
+def render_view(platform: LocalPlatform, events: list[str]) -> Group:
+    snap = platform.snapshot_value
+    table = Table(title=f"Finch on the local platform ({platform.overlay})", expand=False)
+    for col in ("workload", "ready/desired", "pods (node)", "cpu m", "memory MiB"):
+        table.add_column(col)
+    for w in snap.workloads:
+        pods = [p for p in snap.pods if p.owner == w.name]
+        cpu_m = sum(h.utilization.get("cpu", 0) for h in snap.hpas if h.target == w.name)
+        mem = sum(c.memory_working_set for p in pods for c in p.containers) / 2**20
+        nodes = ", ".join(f"{'✓' if p.ready else '…'}{(p.node or 'Pending')[-1]}" for p in pods)
+        style = "green" if w.ready >= w.desired else "yellow"
+        table.add_row(w.name, Text(f"{w.ready}/{w.desired}", style=style), nodes,
+                      f"{cpu_m:.0f}%" if cpu_m else "", f"{mem:.0f}")
+    hpas = "  ".join(f"{h.name}: {h.current}→{h.desired} "
+                     + " ".join(f"{k} {v:.0f}%/{h.targets.get(k)}%" for k, v in
+                                h.utilization.items()) for h in snap.hpas)
+    tail = Text("\n".join(events[-6:]), style="dim")
+    return Group(table, Text(hpas), tail)
+
+
+def run_up(project: Project, overlay: str, out: Console, err: Console, *, hold: bool,
+           then: Callable[[LocalPlatform], int] | None = None) -> int:
+    """Up with a live view; then either hold until a signal or run `then(platform)`; down."""
+    events: list[str] = []
+    platform = LocalPlatform(project, overlay, log=lambda msg: events.append(msg))
+    stop = {"now": False}
+
+    def on_term(_sig: int, _frame: FrameType | None) -> None:
+        stop["now"] = True
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, on_term)
+    started = time.monotonic()
+    try:
+        with Live(render_view(platform, events), console=err, refresh_per_second=2,
+                  transient=not hold) as live:
+            platform.up(on_tick=lambda: live.update(render_view(platform, events)))
+            live.update(render_view(platform, events))
+            out.print(f"ready in {time.monotonic() - started:.1f}s — ingress "
+                      f"{platform.ingress_url('')} (Host: api.finch.example.com), Prometheus "
+                      f"{platform.prometheus_url()}")
+            if then is not None:
+                return then(platform)
+            while hold and not stop["now"]:
+                platform.step()
+                live.update(render_view(platform, events))
+                time.sleep(0.5)
+        return 0
+    except KeyboardInterrupt:
+        err.print("stopping…")
+        return 130 if not stop["now"] else 0
+    finally:
+        platform.down()
+        signal.signal(signal.SIGTERM, previous)

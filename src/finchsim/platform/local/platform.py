@@ -1,0 +1,351 @@
+"""`LocalPlatform`: the Finch topology as real processes on this machine, no Docker.
+
+Everything lives under one run directory (`/tmp/finchsim-<run id>/`, so the `postgres` OS user
+can reach its data) recorded in `<project>/.finchsim/current.json` with the controller's pid: a
+second `up` while one runs is refused, and `down` from anywhere stops it and then kills whatever
+a crash left behind (recorded process groups, cgroups, the run directory)."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import signal
+import subprocess
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import psutil
+import yaml
+
+from finchsim.errors import PlatformError
+from finchsim.platform.base import ComponentState, JobResult, NodeState, Platform, PodState
+from finchsim.platform.local import cgroups as cg
+from finchsim.platform.local.controller import Controller
+from finchsim.platform.local.ingress import (
+    ControllerSettings,
+    plan_servers,
+    render_config,
+    upstream_name,
+)
+from finchsim.platform.local.metrics import serve
+from finchsim.platform.local.processes import Proc, ProcessRegistry, spawn
+from finchsim.platform.local.settings import LocalPlatformSettings, load_settings
+from finchsim.platform.local.snapshot import Snapshot
+from finchsim.platform.manifests import render
+from finchsim.platform.ports import free_port
+from finchsim.platform.topology import build_topology
+from finchsim.project import Project
+
+STATE_DIR = ".finchsim"
+STATE_FILE = "current.json"
+
+
+def state_path(project: Project) -> Path:
+    return project.root / STATE_DIR / STATE_FILE
+
+
+class LocalPlatform(Platform):
+    name = "local"
+
+    def __init__(self, project: Project, overlay: str = "production",
+                 settings: LocalPlatformSettings | None = None,
+                 log: Callable[[str], None] | None = None) -> None:
+        self.project = project
+        self.overlay = overlay
+        self.settings = settings or load_settings(project.cluster / "local" / "platform.yaml",
+                                                  "cluster/local/platform.yaml")
+        self.log = log or (lambda _msg: None)
+        self.run_id = time.strftime("%Y%m%d-%H%M%S") + f"-{os.getpid()}"
+        self.run_dir = Path(f"/tmp/finchsim-{self.run_id}")
+        self.controller: Controller | None = None
+        self.ingress: Proc | None = None
+        self.prometheus: Proc | None = None
+        self.registry: ProcessRegistry | None = None
+        self.ports: dict[str, int] = {}
+        self.snapshot_value = Snapshot(time.time())
+        self._metrics_server: object | None = None
+        self._upstreams: dict[str, list[str]] = {}
+        self.cgroup_support: cg.CgroupSupport | None = None
+
+    # -- up / down ---------------------------------------------------------------------------
+
+    def up(self, timeout: float = 300.0, on_tick: Callable[[], None] | None = None) -> None:
+        _refuse_second_run(self.project)
+        topology = build_topology(render(self.project, self.overlay))
+        self.run_dir.mkdir(mode=0o755, parents=True)
+        self._write_state()
+        try:
+            self.registry = ProcessRegistry(self.run_dir)
+            support = cg.detect() if self.settings.enforceLimits else None
+            if support is not None and not support.usable:
+                self.log(f"cgroup limits not enforced, measuring only: {support.reason}")
+            self.cgroup_support = support if support and support.usable else None
+            self.controller = Controller(topology, self.settings, self.run_dir, self.run_id,
+                                         self.project.root, self.cgroup_support, self.log,
+                                         self.registry.register)
+            self.ports = {"http": free_port(), "https": free_port(), "metrics": free_port(),
+                          "prometheus": free_port()}
+            self._start_metrics()
+            self._start_ingress()
+            self._start_prometheus()
+            self._write_state()
+            deadline = time.monotonic() + timeout
+            while not self.all_ready():
+                if time.monotonic() > deadline:
+                    raise PlatformError(f"the topology was not ready after {timeout:.0f}s: "
+                                        + self._not_ready_summary())
+                self.step()
+                if on_tick:
+                    on_tick()
+                time.sleep(0.2)
+        except BaseException:
+            self.down()
+            raise
+
+    def step(self) -> None:
+        """One reconcile round; the caller loops on it while the platform runs."""
+        assert self.controller is not None
+        self.controller.tick()
+        self.controller.sample()
+        self.snapshot_value = self.controller.snapshot()
+        self._sync_ingress()
+        self._write_targets()
+        for proc in (self.ingress, self.prometheus):
+            if proc is not None and not proc.alive():
+                raise PlatformError(f"{proc.argv[0]} exited: {proc.tail(10)}")
+
+    def down(self) -> None:
+        if self.controller is not None:
+            self.controller.shutdown()
+            self.controller = None
+        for proc in (self.ingress, self.prometheus):
+            if proc is not None:
+                proc.terminate(5.0)
+        self.ingress = self.prometheus = None
+        if self._metrics_server is not None:
+            self._metrics_server.shutdown()  # type: ignore[attr-defined]
+            self._metrics_server = None
+        cleanup_run(self.project, self.run_dir, self.run_id)
+
+    # -- parts -------------------------------------------------------------------------------
+
+    def _start_metrics(self) -> None:
+        server = serve(lambda: self.snapshot_value, self.ports["metrics"])
+        threading.Thread(target=server.serve_forever, name="metrics", daemon=True).start()
+        self._metrics_server = server
+
+    def _ingress_config(self) -> str:
+        assert self.controller is not None
+        topo = self.controller.topology
+        auth_files = {}
+        for name, data in topo.config.items():
+            if "auth" in data:
+                path = self.run_dir / f"{name}.htpasswd"
+                path.write_text(data["auth"])
+                path.chmod(0o644)
+                auth_files[name] = str(path)
+        servers, zones = plan_servers(list(topo.ingresses.values()), auth_files)
+        settings = ControllerSettings.from_configmap(topo.config.get("ingress-nginx-controller",
+                                                                     {}))
+        upstreams = {}
+        for ing in topo.ingresses.values():
+            for rule in ing.rules:
+                upstreams[upstream_name(rule.service, rule.port)] = self.controller.endpoints(
+                    rule.service)
+        self._upstreams = upstreams
+        ingress_dir = self.run_dir / "ingress"
+        return render_config(servers=servers, zones=zones, upstreams=upstreams,
+                             settings=settings, http_port=self.ports["http"],
+                             https_port=self.ports["https"], run_dir=ingress_dir,
+                             cert=ingress_dir / "tls.crt", key=ingress_dir / "tls.key")
+
+    def _start_ingress(self) -> None:
+        ingress_dir = self.run_dir / "ingress"
+        ingress_dir.mkdir()
+        subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+                        "-subj", "/CN=finch.example.com", "-keyout", str(ingress_dir / "tls.key"),
+                        "-out", str(ingress_dir / "tls.crt")], check=True, capture_output=True)
+        (ingress_dir / "nginx.conf").write_text(self._ingress_config())
+        self.ingress = spawn(["nginx", "-c", str(ingress_dir / "nginx.conf"), "-p",
+                              str(ingress_dir)], env={"PATH": "/usr/sbin:/usr/bin"},
+                             cwd=ingress_dir, log_path=ingress_dir / "nginx.out")
+        assert self.registry is not None
+        self.registry.register(self.ingress, "ingress")
+
+    def _sync_ingress(self) -> None:
+        """Rewrite the upstreams when the set of ready endpoints changed; nginx reloads on HUP."""
+        assert self.controller is not None
+        topo = self.controller.topology
+        current = {upstream_name(r.service, r.port): self.controller.endpoints(r.service)
+                   for ing in topo.ingresses.values() for r in ing.rules}
+        if current == self._upstreams or self.ingress is None:
+            return
+        (self.run_dir / "ingress" / "nginx.conf").write_text(self._ingress_config())
+        os.kill(self.ingress.pid, signal.SIGHUP)
+
+    def _start_prometheus(self) -> None:
+        prom_dir = self.run_dir / "prometheus"
+        (prom_dir / "data").mkdir(parents=True)
+        rules = sorted((self.project.cluster / "monitoring" / "prometheus" / "rules").glob("*.yml"))
+        interval = self.settings.timings.scrapeInterval
+        config = {
+            "global": {"scrape_interval": interval, "evaluation_interval": interval},
+            "rule_files": [str(r) for r in rules],
+            "scrape_configs": [
+                {"job_name": "prometheus",
+                 "static_configs": [{"targets": [f"127.0.0.1:{self.ports['prometheus']}"]}]},
+                # One endpoint speaks for the kubelets' cAdvisor and for kube-state-metrics.
+                {"job_name": "kube-state-metrics", "honor_labels": True,
+                 "static_configs": [{"targets": [f"127.0.0.1:{self.ports['metrics']}"]}]},
+                {"job_name": "finch-pods", "honor_labels": True,
+                 "file_sd_configs": [{"files": [str(prom_dir / "targets.json")],
+                                      "refresh_interval": "5s"}],
+                 "relabel_configs": [{"source_labels": ["__metrics_path"],
+                                      "regex": "(.+)", "target_label": "__metrics_path__"}]},
+            ],
+        }
+        (prom_dir / "prometheus.yml").write_text(yaml.safe_dump(config, sort_keys=False))
+        (prom_dir / "targets.json").write_text("[]")
+        self.prometheus = spawn([
+            "prometheus", f"--config.file={prom_dir / 'prometheus.yml'}",
+            f"--storage.tsdb.path={prom_dir / 'data'}",
+            f"--web.listen-address=127.0.0.1:{self.ports['prometheus']}",
+            "--storage.tsdb.retention.time=1d", "--log.level=warn"],
+            env={"PATH": "/usr/bin:/bin"}, cwd=prom_dir, log_path=prom_dir / "prometheus.log")
+        assert self.registry is not None
+        self.registry.register(self.prometheus, "prometheus")
+
+    def _write_targets(self) -> None:
+        """Prometheus file_sd: every running pod's metrics port, labelled like the cluster's
+        `finch-pods` job (namespace, pod, job = the app label)."""
+        assert self.controller is not None
+        targets = []
+        ns = self.controller.topology.namespace
+        for pod in self.controller.pods.values():
+            if not pod.node or pod.deleting:
+                continue
+            for run in pod.containers:
+                for name, port in run.spec.ports.items():
+                    path = "/metrics"
+                    if name not in ("metrics", "http") or run.spec.image.startswith("finch-sim/"
+                                                                                   "finch-fr"):
+                        continue
+                    targets.append({"targets": [f"127.0.0.1:{pod.env.ports[port]}"], "labels": {
+                        "namespace": ns, "pod": pod.name, "container": run.spec.name,
+                        "job": pod.workload.labels.get("app", pod.workload.name),
+                        "__metrics_path": path}})
+        path = self.run_dir / "prometheus" / "targets.json"
+        text = json.dumps(targets, indent=1)
+        if not path.exists() or path.read_text() != text:
+            tmp = path.with_suffix(".tmp")
+            tmp.write_text(text)
+            tmp.replace(path)
+
+    def _write_state(self) -> None:
+        path = state_path(self.project)
+        path.parent.mkdir(exist_ok=True)
+        path.write_text(json.dumps({
+            "pid": os.getpid(), "run_id": self.run_id, "run_dir": str(self.run_dir),
+            "overlay": self.overlay, "ports": self.ports,
+            "ingress": f"https://127.0.0.1:{self.ports.get('https', 0)}",
+            "prometheus": f"http://127.0.0.1:{self.ports.get('prometheus', 0)}"}, indent=1))
+
+    # -- queries -----------------------------------------------------------------------------
+
+    def all_ready(self) -> bool:
+        snap = self.snapshot_value
+        return bool(snap.workloads) and all(w.ready >= w.desired for w in snap.workloads)
+
+    def _not_ready_summary(self) -> str:
+        parts = [f"{w.name} {w.ready}/{w.desired} ready" for w in self.snapshot_value.workloads
+                 if w.ready < w.desired]
+        pending = [f"{p.name}: {p.reason}" for p in self.snapshot_value.pods if p.reason]
+        return "; ".join(parts + pending)
+
+    def components(self) -> list[ComponentState]:
+        return [ComponentState(w.namespace, w.name, w.desired, w.ready, w.available)
+                for w in self.snapshot_value.workloads]
+
+    def pods(self) -> list[PodState]:
+        return [PodState(p.namespace, p.name, p.owner, p.node, p.phase, p.ready,
+                         sum(c.restarts for c in p.containers))
+                for p in self.snapshot_value.pods]
+
+    def nodes(self) -> list[NodeState]:
+        return [NodeState(n.name, n.ready, n.schedulable, n.cpu_allocatable_m,
+                          n.memory_allocatable, n.labels) for n in self.snapshot_value.nodes]
+
+    def scale(self, deployment: str, replicas: int) -> None:
+        assert self.controller is not None
+        if deployment not in self.controller.replicas:
+            raise PlatformError(f"no workload {deployment!r}; have: "
+                                + ", ".join(sorted(self.controller.replicas)))
+        self.controller.replicas[deployment] = replicas
+
+    def kill_pod(self, pod: str) -> None:
+        assert self.controller is not None
+        if pod not in self.controller.pods:
+            raise PlatformError(f"no pod {pod!r}")
+        self.controller.pods[pod].kill()
+
+    def fail_node(self, node: str) -> None:
+        assert self.controller is not None
+        if node not in self.controller.nodes:
+            raise PlatformError(f"no node {node!r}; have: " + ", ".join(self.controller.nodes))
+        self.controller.fail_node(node, time.monotonic())
+
+    def drain_node(self, node: str) -> None:
+        raise PlatformError("drain_node is not implemented on the local platform yet")
+
+    def run_job(self, cronjob: str) -> JobResult:
+        raise PlatformError("run_job is not implemented on the local platform yet")
+
+    def ingress_url(self, host: str) -> str:
+        return f"https://127.0.0.1:{self.ports['https']}"
+
+    def prometheus_url(self) -> str:
+        return f"http://127.0.0.1:{self.ports['prometheus']}"
+
+
+def _refuse_second_run(project: Project) -> None:
+    path = state_path(project)
+    if not path.exists():
+        return
+    state = json.loads(path.read_text())
+    if psutil.pid_exists(state["pid"]) and state["pid"] != os.getpid():
+        raise PlatformError(f"a topology is already up (pid {state['pid']}, run "
+                            f"{state['run_id']}): run `finchsim down` first")
+    cleanup_run(project, Path(state["run_dir"]), state["run_id"])  # left by a crash
+
+
+def cleanup_run(project: Project, run_dir: Path, run_id: str) -> None:
+    """Remove every trace of a run: recorded processes, cgroups, the run dir, the state file."""
+    with contextlib.suppress(Exception):
+        ProcessRegistry.kill_all_recorded(run_dir)
+    with contextlib.suppress(Exception):
+        cg.cleanup_run(run_id)
+    shutil.rmtree(run_dir, ignore_errors=True)
+    path = state_path(project)
+    with contextlib.suppress(FileNotFoundError, json.JSONDecodeError):
+        if json.loads(path.read_text()).get("run_id") == run_id:
+            path.unlink()
+
+
+def down_from_anywhere(project: Project, timeout: float = 60.0) -> str:
+    """`finchsim down`: stop the running `up` (SIGTERM: it tears down itself), then clean up
+    whatever is left. Returns what was done, for the user."""
+    path = state_path(project)
+    if not path.exists():
+        return "nothing is up"
+    state = json.loads(path.read_text())
+    pid = state["pid"]
+    if psutil.pid_exists(pid) and pid != os.getpid():
+        os.kill(pid, signal.SIGTERM)
+        with contextlib.suppress(psutil.NoSuchProcess, psutil.TimeoutExpired):
+            psutil.Process(pid).wait(timeout)
+    cleanup_run(project, Path(state["run_dir"]), state["run_id"])
+    return f"run {state['run_id']} is down"

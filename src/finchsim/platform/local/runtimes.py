@@ -1,0 +1,195 @@
+"""How a container of the manifests runs as a process on this machine.
+
+The local platform has no container runtime, so each image is mapped, explicitly, to the local
+program that does the same job (the registry `RUNTIMES` below; an unknown image is an error
+listing the known ones):
+
+    finch-sim/finch-backend   the reference workload's command, run from cluster/workload/backend
+    finch-sim/finch-frontend  nginx with the workload's nginx.conf template, serving the built SPA
+    postgres                  PostgreSQL 15 from /usr/lib/postgresql/15/bin (args `-c k=v` kept)
+    redis                     redis-server with the manifest's args
+    */postgres-exporter       Debian's prometheus-postgres-exporter
+    */redis_exporter          Debian's prometheus-redis-exporter
+
+Every pod shares 127.0.0.1; each container port gets a free host port. `localize` rewrites what
+the container would see in a pod: `$(VAR)` expansion, `0.0.0.0:<port>` binds, mount paths, and
+Service names (DNS) to 127.0.0.1 with the Service's local port."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from finchsim.errors import InputError, Problem
+from finchsim.platform.topology import Container
+
+PG_BIN = Path("/usr/lib/postgresql/15/bin")
+IMAGE_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+_VAR = re.compile(r"\$\(([A-Za-z_][A-Za-z0-9_]*)\)")
+
+
+@dataclass(frozen=True)
+class PodEnv:
+    """Where one container of one pod lives on this machine."""
+
+    pod: str
+    pod_dir: Path
+    ports: dict[int, int]  # containerPort -> host port (every container of the pod)
+    mounts: dict[str, Path]  # mountPath -> local directory
+    services: dict[str, dict[int, int]]  # Service name -> {service port -> local port}
+    project_root: Path
+    extra_env: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Launch:
+    argv: list[str]
+    env: dict[str, str]
+    cwd: Path
+    user: str | None = None
+    # Process settings for an image whose program is started by a launcher class.
+    kind: str = "process"  # process | postgres | redis
+
+
+def localize_env(container: Container, pod: PodEnv) -> dict[str, str]:
+    """The container's environment as it should be locally (service names, ports, paths)."""
+    env = {k: _paths(v, pod) for k, v in container.env.items()}
+    env = {k: _VAR.sub(lambda m: env.get(m.group(1), m.group(0)), v) for k, v in env.items()}
+    hosts = {name for name in pod.services} | {f"{n}.{suffix}" for n in pod.services
+                                               for suffix in ("svc", "svc.cluster.local")}
+    for key, value in list(env.items()):
+        name = value.split(".")[0]
+        if value in hosts and key.endswith("_HOST"):
+            env[key] = "127.0.0.1"
+            port_key = key[: -len("_HOST")] + "_PORT"
+            if port_key in env and env[port_key].isdigit():
+                env[port_key] = str(pod.services[name].get(int(env[port_key]), env[port_key]))
+    for key, value in list(env.items()):
+        # The container's own ports, told to the program through the environment.
+        own_port = key.endswith("PORT") and value.isdigit() and int(value) in pod.ports
+        if own_port and not _is_service_port(key, env, pod):
+            env[key] = str(pod.ports[int(value)])
+        if value == "0.0.0.0":  # "every interface" in a pod: loopback only here
+            env[key] = "127.0.0.1"
+        if value.startswith("0.0.0.0:") and value[8:].isdigit() and int(value[8:]) in pod.ports:
+            env[key] = f"127.0.0.1:{pod.ports[int(value[8:])]}"
+    env.update(pod.extra_env)
+    env.setdefault("PATH", IMAGE_PATH)  # what a container image's PATH would hold
+    return env
+
+
+def localize_args(words: tuple[str, ...], env: dict[str, str], pod: PodEnv) -> list[str]:
+    """`$(VAR)` expansion as the kubelet does it, then binds and mount paths made local."""
+    out = []
+    for word in words:
+        word = _VAR.sub(lambda m: env.get(m.group(1), m.group(0)), word)
+        word = re.sub(r"0\.0\.0\.0:(\d+)",
+                      lambda m: f"127.0.0.1:{pod.ports.get(int(m.group(1)), int(m.group(1)))}",
+                      word)
+        out.append(_paths(word, pod))
+    return out
+
+
+def _is_service_port(key: str, env: dict[str, str], pod: PodEnv) -> bool:
+    return key.endswith("_PORT") and env.get(key[: -len("_PORT")] + "_HOST") == "127.0.0.1"
+
+
+def _paths(text: str, pod: PodEnv) -> str:
+    for mount in sorted(pod.mounts, key=len, reverse=True):
+        if text == mount or text.startswith(mount + "/"):
+            return str(pod.mounts[mount]) + text[len(mount):]
+        text = re.sub(rf"(?<=[=:]){re.escape(mount)}(?=/|$)", str(pod.mounts[mount]), text)
+    return text
+
+
+def _venv_tool(name: str) -> str:
+    beside = Path(sys.executable).parent / name
+    return str(beside) if beside.exists() else (shutil.which(name) or name)
+
+
+def backend(container: Container, pod: PodEnv) -> Launch:
+    env = localize_env(container, pod)
+    env.setdefault("PROMETHEUS_MULTIPROC_DIR", str(pod.pod_dir / "prometheus-multiproc"))
+    Path(env["PROMETHEUS_MULTIPROC_DIR"]).mkdir(parents=True, exist_ok=True)
+    argv = localize_args(container.command + container.args, env, pod)
+    argv[0] = _venv_tool(argv[0])
+    env["PATH"] = f"{Path(sys.executable).parent}:{IMAGE_PATH}"
+    return Launch(argv, env, pod.project_root / "cluster" / "workload" / "backend")
+
+
+def frontend(container: Container, pod: PodEnv) -> Launch:
+    env = localize_env(container, pod)
+    root = pod.project_root / "cluster" / "workload" / "frontend"
+    listen = pod.ports[next(iter(container.ports.values()))]
+    values = {"FINCH_LISTEN_ADDRESS": "127.0.0.1", "FINCH_LISTEN_PORT": str(listen),
+              "FINCH_STATIC_ROOT": str(root / "dist"), "FINCH_RUN_DIR": str(pod.pod_dir),
+              "FINCH_API_BASE_URL": env.get("FINCH_API_BASE_URL", "")}
+    for name in ("nginx.conf", "config.js"):
+        template = (root / "nginx" / f"{name}.template").read_text()
+        text = re.sub(r"\$\{(FINCH_[A-Z_]+)\}", lambda m: values.get(m.group(1), m.group(0)),
+                      template)
+        (pod.pod_dir / name).write_text(text)
+    conf = pod.pod_dir / "nginx.conf"
+    # nginx's workers drop to `nobody` when started as root; they only read the SPA.
+    return Launch(["nginx", "-c", str(conf), "-p", str(pod.pod_dir), "-g", "daemon off;"],
+                  env, pod.pod_dir)
+
+
+def postgres(container: Container, pod: PodEnv) -> Launch:
+    env = localize_env(container, pod)
+    return Launch(localize_args(container.args, env, pod), env, pod.pod_dir, kind="postgres")
+
+
+def redis(container: Container, pod: PodEnv) -> Launch:
+    env = localize_env(container, pod)
+    args = localize_args(container.command[1:] + container.args, env, pod)
+    return Launch(args, env, pod.pod_dir, kind="redis")
+
+
+def postgres_exporter(container: Container, pod: PodEnv) -> Launch:
+    env = localize_env(container, pod)
+    listen = pod.ports[next(iter(container.ports.values()))]
+    for key, value in list(env.items()):
+        env[key] = re.sub(r"(127\.0\.0\.1|localhost):5432",
+                          f"127.0.0.1:{pod.ports.get(5432, 5432)}", value)
+    return Launch(["prometheus-postgres-exporter", f"--web.listen-address=127.0.0.1:{listen}"],
+                  env, pod.pod_dir)
+
+
+def redis_exporter(container: Container, pod: PodEnv) -> Launch:
+    env = localize_env(container, pod)
+    listen = pod.ports[next(iter(container.ports.values()))]
+    addr = env.get("REDIS_ADDR", "redis://127.0.0.1:6379")
+    addr = re.sub(r":6379\b", f":{pod.ports.get(6379, 6379)}", addr)
+    # The password stays in the environment (REDIS_PASSWORD), off the command line.
+    args = ["prometheus-redis-exporter", f"-web.listen-address=127.0.0.1:{listen}",
+            f"-redis.addr={addr}"]
+    return Launch(args, env, pod.pod_dir)
+
+
+RUNTIMES: dict[str, Callable[[Container, PodEnv], Launch]] = {
+    "finch-sim/finch-backend": backend,
+    "finch-sim/finch-frontend": frontend,
+    "postgres": postgres,
+    "redis": redis,
+    "postgres-exporter": postgres_exporter,
+    "redis_exporter": redis_exporter,
+}
+
+
+def runtime_for(container: Container, source: str = "") -> Callable[[Container, PodEnv], Launch]:
+    """The local runtime of a container's image (registry, tag and path prefix ignored for the
+    third-party images). Raises InputError naming the image and the known ones."""
+    image = container.image.split("@")[0].rsplit(":", 1)[0]
+    if image in RUNTIMES:
+        return RUNTIMES[image]
+    short = image.rsplit("/", 1)[-1]
+    if short in RUNTIMES:
+        return RUNTIMES[short]
+    known = ", ".join(sorted(RUNTIMES))
+    raise InputError([Problem(source, f"container {container.name}", (
+        f"image {container.image!r} has no local runtime; the local platform knows: {known}"))])
