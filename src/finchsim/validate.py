@@ -9,12 +9,16 @@ from pathlib import Path
 from finchsim.analysis.targets import Targets
 from finchsim.errors import InputError, Problem
 from finchsim.inputs import API_VERSION, Document, load_document, read_yaml
+from finchsim.load.profile import LoadProfile
 from finchsim.platform import manifests, promtool, schemas
+from finchsim.platform.local.settings import LocalPlatformSettings
 from finchsim.project import Project
 
 # Every kind of harness file, by the `kind:` it declares. New input kinds register here.
 DOCUMENT_KINDS: dict[str, type[Document]] = {
     "Targets": Targets,
+    "LoadProfile": LoadProfile,
+    "LocalPlatform": LocalPlatformSettings,
 }
 
 
@@ -54,9 +58,10 @@ def validate_project(project: Project, progress: Callable[[str], None] | None = 
 
 
 def harness_files(project: Project) -> list[Path]:
-    """Every YAML file in the harness's input folders (scenarios, loadtests, analysis)."""
+    """Every harness YAML file: scenarios, loadtests, analysis, and the platform settings."""
     found: list[Path] = []
-    for folder in (project.scenarios, project.loadtests, project.analysis):
+    for folder in (project.scenarios, project.loadtests, project.analysis,
+                   project.cluster / "local"):
         found += sorted(p for p in folder.rglob("*.y*ml") if p.suffix in (".yaml", ".yml"))
     return found
 

@@ -151,8 +151,10 @@ class LoadProfile(Document):
     # False by default: the local ingress serves a self-signed certificate.
     verifyTls: bool = False
     hosts: Hosts = Hosts()
-    # ingress-nginx answers a rate-limited request with limit-req-status-code (default 503).
-    rateLimitStatuses: tuple[Annotated[int, Field(ge=400, le=599)], ...] = (429, 503)
+    # Statuses counted as "rate limited": the controller settings (cluster/kind/
+    # ingress-nginx-controller-settings.yaml) set limit-req-status-code 429. Not 503 by default:
+    # ingress-nginx also answers 503 when a Service has no ready endpoint.
+    rateLimitStatuses: tuple[Annotated[int, Field(ge=400, le=599)], ...] = (429,)
     requestTimeout: str = "10s"
 
     _check_durations = field_validator("maxDuration", "requestTimeout")(_duration)

@@ -64,6 +64,8 @@ class LoadResult:
     latency: Latency
     endpoints: tuple[EndpointStats, ...]
     history: tuple[HistoryPoint, ...]
+    # Exceptions raised inside the locustfile's tasks ("N x message"): a bug, not server load.
+    exceptions: tuple[str, ...] = ()
 
     @property
     def rate_limited_total(self) -> int:
@@ -138,6 +140,7 @@ def read_result(prefix: Path, summary_file: Path, exit_code: int) -> LoadResult:
         latency=_latency(dict(merged), requests),
         endpoints=tuple(endpoints),
         history=_history(Path(f"{prefix}_stats_history.csv"), per_s, fails_per_s),
+        exceptions=tuple(f"{e['count']} x {e['message']}" for e in summary.get("exceptions", [])),
     )
 
 

@@ -13,6 +13,7 @@ import os
 import shutil
 import signal
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -21,7 +22,7 @@ from pathlib import Path
 import psutil
 import yaml
 
-from finchsim.errors import PlatformError
+from finchsim.errors import CommandError, PlatformError
 from finchsim.platform.base import ComponentState, JobResult, NodeState, Platform, PodState
 from finchsim.platform.local import cgroups as cg
 from finchsim.platform.local.controller import Controller
@@ -33,6 +34,7 @@ from finchsim.platform.local.ingress import (
 )
 from finchsim.platform.local.metrics import serve
 from finchsim.platform.local.processes import Proc, ProcessRegistry, spawn
+from finchsim.platform.local.runtimes import runtime_for
 from finchsim.platform.local.settings import LocalPlatformSettings, load_settings
 from finchsim.platform.local.snapshot import Snapshot
 from finchsim.platform.manifests import render
@@ -297,6 +299,24 @@ class LocalPlatform(Platform):
         if node not in self.controller.nodes:
             raise PlatformError(f"no node {node!r}; have: " + ", ".join(self.controller.nodes))
         self.controller.fail_node(node, time.monotonic())
+
+    def exec_in(self, workload: str, argv: list[str], timeout: float = 300.0) -> str:
+        """`kubectl exec` into the first container of a ready pod of `workload`: run `argv`
+        with that container's environment and working directory; return its output."""
+        assert self.controller is not None
+        pod = next((p for p in self.controller.pods.values()
+                    if p.workload.name == workload and p.ready), None)
+        if pod is None:
+            raise PlatformError(f"no ready pod of {workload!r} to exec into")
+        run = pod.containers[0]
+        launch = runtime_for(run.spec)(run.spec, pod.env)
+        argv = [str(Path(sys.executable).parent / argv[0])
+                if (Path(sys.executable).parent / argv[0]).exists() else argv[0], *argv[1:]]
+        done = subprocess.run(argv, env=launch.env, cwd=launch.cwd, capture_output=True,
+                              text=True, timeout=timeout, check=False)
+        if done.returncode != 0:
+            raise CommandError(argv, done.returncode, done.stdout + done.stderr)
+        return done.stdout
 
     def drain_node(self, node: str) -> None:
         raise PlatformError("drain_node is not implemented on the local platform yet")

@@ -1,0 +1,167 @@
+"""The local platform against real processes: up to ready, ingress, replicas, rate limit, down.
+
+One topology (production overlay) is brought up for the module; each test drives the
+controller itself (`platform.step()`) while it waits, exactly as `finchsim up` does."""
+
+from __future__ import annotations
+
+import json
+import ssl
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import psutil
+import pytest
+
+from finchsim.platform.local.platform import LocalPlatform, state_path
+from finchsim.project import Project
+
+pytestmark = pytest.mark.integration
+API = "api.finch.example.com"
+WEB = "finch.example.com"
+_TLS = ssl.create_default_context()
+_TLS.check_hostname = False
+_TLS.verify_mode = ssl.CERT_NONE
+
+
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args: object, **kwargs: object) -> None:
+        return None
+
+
+def get(url: str, host: str, client_ip: str | None = None) -> tuple[int, dict[str, str]]:
+    headers = {"Host": host}
+    if client_ip:
+        headers["X-Forwarded-For"] = client_ip
+    opener = urllib.request.build_opener(_NoRedirect, urllib.request.HTTPSHandler(context=_TLS))
+    try:
+        with opener.open(urllib.request.Request(url, headers=headers), timeout=10) as resp:
+            return resp.status, dict(resp.headers)
+    except urllib.error.HTTPError as exc:
+        return exc.code, dict(exc.headers)
+
+
+def wait_for(platform: LocalPlatform, condition: Callable[[], bool], timeout: float,
+             what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            pods = [(p.name, p.phase, p.ready) for p in platform.snapshot_value.pods]
+            pytest.fail(f"{what} not reached in {timeout}s; pods: {pods}")
+        platform.step()
+        time.sleep(0.2)
+
+
+@pytest.fixture(scope="module")
+def platform(project: Project) -> Iterator[LocalPlatform]:
+    plat = LocalPlatform(project, "production")
+    plat.up(timeout=180)
+    try:
+        yield plat
+    finally:
+        plat.down()
+
+
+def test_every_workload_reaches_its_replicas(platform: LocalPlatform) -> None:
+    ready = {w.name: (w.ready, w.desired) for w in platform.snapshot_value.workloads}
+    # The numbers come from the production overlay (seed: backend 3, frontend 2, worker 2).
+    assert ready["finch-backend"] == (3, 3)
+    assert ready["finch-frontend"] == (2, 2)
+    assert ready["finch-worker"] == (2, 2)
+    assert ready["finch-postgres"] == (1, 1)
+    nodes = {p.node for p in platform.snapshot_value.pods if p.owner == "finch-backend"}
+    assert len(nodes) == 3, f"backend replicas not spread over the 3 nodes: {nodes}"
+
+
+def test_ingress_routes_both_hosts_with_tls_and_hsts(platform: LocalPlatform) -> None:
+    base = platform.ingress_url(API)
+    status, headers = get(f"{base}/healthz/ready", API)
+    assert status == 200
+    assert headers["Strict-Transport-Security"].startswith("max-age=31536000")
+    status, headers = get(f"{base}/health", WEB)
+    assert status == 200
+    http = base.replace("https", "http").replace(str(platform.ports["https"]),
+                                                 str(platform.ports["http"]))
+    status, headers = get(f"{http}/healthz/ready", API)
+    assert (status, headers["Location"]) == (308, f"https://{API}/healthz/ready")
+
+
+def test_killed_replica_leaves_upstream_and_comes_back(platform: LocalPlatform) -> None:
+    assert platform.controller is not None
+    before = platform.controller.endpoints("finch-backend")
+    victim = next(p.name for p in platform.snapshot_value.pods if p.owner == "finch-backend")
+    platform.kill_pod(victim)
+    platform.step()
+    after_kill = platform.controller.endpoints("finch-backend")
+    assert len(after_kill) == len(before) - 1, (before, after_kill)
+    ctl = platform.controller
+    wait_for(platform, lambda: len(ctl.endpoints("finch-backend"))
+             == len(before), 120, "a replacement backend replica ready")
+    names = {p.name for p in platform.snapshot_value.pods if p.owner == "finch-backend"}
+    assert victim not in names
+    status, _ = get(f"{platform.ingress_url(API)}/healthz/ready", API)
+    assert status == 200
+
+
+def test_rate_limit_rejects_beyond_burst_per_client_ip(platform: LocalPlatform) -> None:
+    """limit-rpm 100 x burst multiplier 5: ~500 immediate requests pass, then 503 (the
+    ingress-nginx default status; the overlay does not set limit-req-status-code)."""
+    base = platform.ingress_url(API)
+    codes = [get(f"{base}/healthz/live", API, "198.18.7.7")[0] for _ in range(540)]
+    accepted, rejected = codes.count(200), codes.count(503)
+    assert 495 <= accepted <= 510, (accepted, rejected)
+    assert accepted + rejected == 540
+    # Another client address has its own budget.
+    assert get(f"{base}/healthz/live", API, "198.18.7.8")[0] == 200
+
+
+def test_platform_metrics_speak_kubernetes_names(platform: LocalPlatform) -> None:
+    url = (f"{platform.prometheus_url()}/api/v1/query?query="
+           "kube_deployment_status_replicas_ready%7Bdeployment%3D%22finch-backend%22%7D")
+    deadline = time.monotonic() + 30
+    while True:
+        with urllib.request.urlopen(url, timeout=5) as resp:
+            result = json.load(resp)["data"]["result"]
+        if result or time.monotonic() > deadline:
+            break
+        platform.step()
+        time.sleep(1)
+    assert result and result[0]["metric"]["namespace"] == "finch-production"
+
+
+def test_second_up_is_refused(platform: LocalPlatform, project: Project) -> None:
+    from finchsim.errors import PlatformError
+
+    other = LocalPlatform(project, "production")
+    state = json.loads(state_path(project).read_text())
+    state["pid"] = psutil.Process().ppid()  # pretend another live process holds the run
+    state_path(project).write_text(json.dumps(state))
+    try:
+        with pytest.raises(PlatformError, match="already up"):
+            other.up()
+    finally:
+        state["pid"] = psutil.Process().pid
+        state_path(project).write_text(json.dumps(state))
+
+
+def test_down_leaves_nothing(project: Project) -> None:
+    plat = LocalPlatform(project, "staging")
+    plat.up(timeout=180)
+    pids = set()
+    for pod in plat.controller.pods.values():  # type: ignore[union-attr]
+        for run in pod.containers:
+            if run.process is not None:
+                pids |= set(run.process.tree_pids())
+    run_dir = plat.run_dir
+    ports = set(plat.ports.values())
+    plat.down()
+    alive = [p for p in pids if psutil.pid_exists(p)
+             and psutil.Process(p).status() != psutil.STATUS_ZOMBIE]
+    assert not alive, f"processes left: {alive}"
+    assert not Path(run_dir).exists()
+    assert not state_path(project).exists()
+    listening = {c.laddr.port for c in psutil.net_connections("tcp") if c.status == "LISTEN"}
+    assert not ports & listening
