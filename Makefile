@@ -17,13 +17,13 @@ APT_PACKAGES := python3-venv postgresql-15 redis-server nginx-light prometheus \
 	prometheus-redis-exporter openssl wrk
 FRONTEND  := cluster/workload/frontend
 
-.PHONY: help setup test simulate validate bench up down lint typecheck clean
+.PHONY: help setup test simulate validate up down lint typecheck clean
 
 help:
 	@echo "make simulate   bring the Finch topology up locally, drive load, report, tear down"
 	@echo "make test       run the whole test suite (offline checks + real local services)"
 	@echo "make setup      install everything both need (idempotent)"
-	@echo "make validate | bench | up | down | lint | typecheck | clean"
+	@echo "make validate | up | down | lint | typecheck | clean"
 
 setup: $(VENV)/.apt-stamp $(VENV)/.pip-stamp $(FRONTEND)/dist/index.html
 	@$(BIN)/finchsim secrets >/dev/null
@@ -63,9 +63,6 @@ test: setup
 
 simulate: setup
 	$(BIN)/finchsim simulate
-
-bench: setup
-	$(BIN)/python -m finchsim.bench
 
 up: setup
 	$(BIN)/finchsim up

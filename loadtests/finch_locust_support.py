@@ -7,6 +7,7 @@ from __future__ import annotations
 import ipaddress
 import itertools
 import re
+import signal
 from collections import Counter, defaultdict
 from typing import Any
 from urllib.parse import urlsplit
@@ -62,6 +63,18 @@ class RunState:
 
     def note_stop(self, reason: str) -> None:
         self.stop_reason = self.stop_reason or reason
+
+    def stop_on_sigterm(self, environment: Environment) -> None:
+        """Make SIGTERM end the test cleanly (users finish their request, reports are
+        written, exit 0). Locust installs its own handler only after a shape has finished,
+        so without this a SIGTERM during the run kills it without reports."""
+
+        def stop() -> None:
+            self.note_stop("stopped from outside")
+            if environment.runner is not None:
+                environment.runner.quit()
+
+        gevent.signal_handler(signal.SIGTERM, lambda: gevent.spawn(stop))
 
     def _quit_when_idle(self, environment: Environment) -> None:
         if self.in_flight > 0 or self.quitting or environment.runner is None:

@@ -286,6 +286,7 @@ def _refuse_remote_hosts(environment: Environment, **_kw: Any) -> None:
     if not is_loopback_url(environment.host or ""):
         raise SystemExit(f"refusing to load a non-loopback host: {environment.host!r}")
     STATE.environment = environment
+    STATE.stop_on_sigterm(environment)
 
 
 @events.quit.add_listener

@@ -241,3 +241,22 @@ def test_a_locust_that_does_not_start_raises_with_its_log(
     with pytest.raises(PlatformError, match=r"did not start within 0\.01s; last lines of"):
         run.start()
     assert not run.running
+
+
+def test_stop_ends_a_running_locust_and_keeps_its_reports(
+    ingress: FakeIngress, tmp_path: Path
+) -> None:
+    path = write_profile(tmp_path, """\
+        stages: [{duration: 60s, users: 2, spawnRate: 2}]
+        users: {ApiUser: {wait: {type: constant, seconds: 0.1}}, BrowserUser: {weight: 0}}
+        maxRequests: 10000
+        maxDuration: 60s
+    """)
+    with LocustRun(path, ingress.base_url, tmp_path / "run", project=Project(REPO)) as run:
+        run.start()
+        assert not run.wait(timeout=3), "a 60 s profile ended by itself within 3 s"
+        run.stop()
+        assert not run.running
+        result = run.collect()
+    assert result.stop_reason == "stopped from outside"
+    assert 0 < result.requests == len(ingress.seen)

@@ -138,12 +138,14 @@ class LocustRun:
         return False
 
     def stop(self) -> None:
-        """End Locust now: SIGINT (it writes its reports), then SIGKILL after the grace."""
+        """End Locust now: SIGTERM (it stops its users and writes its reports), then SIGKILL
+        after the grace. Not SIGINT: with a load shape, Ctrl+C can land in the shape's
+        greenlet, which Locust reports as a crash (exit 2)."""
         proc = self._proc
         if proc is None or proc.poll() is not None:
             return
         self._sample_cpu(proc.pid)
-        self._signal(proc, signal.SIGINT)
+        self._signal(proc, signal.SIGTERM)
         try:
             proc.wait(self.stop_grace)
         except subprocess.TimeoutExpired:
@@ -157,7 +159,7 @@ class LocustRun:
         proc = self._require_started()
         self.stop()
         if self._killed:
-            raise self._failure(f"locust ignored SIGINT for {self.stop_grace:g}s and was killed")
+            raise self._failure(f"locust ignored SIGTERM for {self.stop_grace:g}s and was killed")
         if proc.returncode != 0:
             raise self._failure(f"locust exited with status {proc.returncode}")
         if not self.prefix.with_suffix(".json").is_file():
