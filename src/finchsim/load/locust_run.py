@@ -69,7 +69,6 @@ class LocustRun:
     @property
     def argv(self) -> list[str]:
         """The Locust command line (without the environment that names the profile)."""
-        request_timeout = self.profile.runtime("")["requestTimeout"]
         return [
             find_tool("locust"), "-f", str(self.project.loadtests / LOCUSTFILE),
             "--headless", "--host", self.base_url, "--only-summary", "--loglevel", "INFO",
@@ -78,7 +77,7 @@ class LocustRun:
             "--exit-code-on-error", "0",
             # Users finish the request they are in when the shape ends, so Locust's totals
             # equal what the server received.
-            "--stop-timeout", str(request_timeout + 1),
+            "--stop-timeout", str(self.profile.request_timeout_seconds + 1),
         ]  # fmt: skip
 
     @property

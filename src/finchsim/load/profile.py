@@ -171,6 +171,10 @@ class LoadProfile(Document):
         return parse_duration(self.maxDuration)
 
     @property
+    def request_timeout_seconds(self) -> int:
+        return parse_duration(self.requestTimeout)
+
+    @property
     def stages_seconds(self) -> int:
         """Length of all stages together; the run ends at this or `maxDuration`, if sooner."""
         return sum(parse_duration(s.duration) for s in self.stages)
@@ -184,7 +188,7 @@ class LoadProfile(Document):
         data = self.model_dump(mode="json")
         data["name"] = name
         data["maxDuration"] = self.max_duration_seconds
-        data["requestTimeout"] = parse_duration(self.requestTimeout)
+        data["requestTimeout"] = self.request_timeout_seconds
         data["stages"] = [
             {"duration": parse_duration(s.duration), "users": s.users, "spawnRate": s.spawnRate}
             for s in self.stages

@@ -130,6 +130,7 @@ class LocalPlatform(Platform):
         self.ingress = self.prometheus = None
         if self._metrics_server is not None:
             self._metrics_server.shutdown()  # type: ignore[attr-defined]
+            self._metrics_server.server_close()  # type: ignore[attr-defined]
             self._metrics_server = None
         cleanup_run(self.project, self.run_dir, self.run_id)
 
