@@ -44,6 +44,7 @@ class ComponentState:
     desired: int
     ready: int
     available: int
+    updated: int  # pods running the current template revision (rollout progress)
 
 
 @dataclass(frozen=True)
@@ -52,6 +53,7 @@ class JobResult:
     succeeded: bool
     duration_seconds: float
     output: str = ""
+    reason: str = ""  # Complete, BackoffLimitExceeded, DeadlineExceeded, ...
 
 
 class Platform(ABC):
@@ -86,6 +88,12 @@ class Platform(ABC):
         """Set a Deployment's desired replicas (an HPA may change it again)."""
 
     @abstractmethod
+    def rollout(self, deployment: str) -> None:
+        """Replace every pod of a workload with a new template revision (`kubectl rollout
+        restart`), following its strategy (maxSurge/maxUnavailable, Recreate, or a
+        StatefulSet's one-at-a-time). Returns at once; `components()` shows the progress."""
+
+    @abstractmethod
     def kill_pod(self, pod: str) -> None:
         """Kill a pod abruptly (SIGKILL, like a node OOM or `kubectl delete --grace-period=0`);
         its controller recreates it."""
@@ -96,9 +104,18 @@ class Platform(ABC):
         recreated elsewhere after the platform's eviction delays."""
 
     @abstractmethod
-    def drain_node(self, node: str) -> None:
+    def recover_node(self, node: str) -> None:
+        """A failed node comes back (Ready): pods evicted meanwhile are gone for good, the
+        others restart their containers."""
+
+    @abstractmethod
+    def drain_node(self, node: str, timeout: float = 300.0) -> None:
         """Cordon the node and evict its pods, honouring PodDisruptionBudgets; blocks until
         done. Raises PlatformError when a PDB forbids progress past the timeout."""
+
+    @abstractmethod
+    def uncordon_node(self, node: str) -> None:
+        """Make a cordoned (drained) node schedulable again."""
 
     @abstractmethod
     def run_job(self, cronjob: str) -> JobResult:

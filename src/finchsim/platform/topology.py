@@ -105,6 +105,7 @@ class Workload:
     max_surge: int | str = "25%"
     max_unavailable: int | str = "25%"
     recreate: bool = False
+    restart_policy: str = "Always"  # Always (Deployment/StatefulSet) | Never | OnFailure (Job)
     # volume name -> "emptyDir", "pvc:<claim>" (a StatefulSet template gets one per pod), ...
     volumes: dict[str, str] = field(default_factory=dict)
 
@@ -170,7 +171,11 @@ class Service:
 class CronJob:
     name: str
     schedule: str
-    container: Container
+    job: Workload  # the job template as a one-replica workload of kind Job
+    time_zone: str = "Etc/UTC"
+    concurrency_policy: str = "Allow"
+    backoff_limit: int = 6
+    active_deadline: float | None = None  # seconds
 
 
 @dataclass(frozen=True)
@@ -344,6 +349,24 @@ def _ingress(obj: dict[str, Any]) -> Ingress:
 
 
 def _cronjob(obj: dict[str, Any], config: dict[str, dict[str, str]]) -> CronJob:
-    pod = obj["spec"]["jobTemplate"]["spec"]["template"]["spec"]
-    return CronJob(obj["metadata"]["name"], obj["spec"]["schedule"],
-                   _container(pod["containers"][0], config))
+    spec = obj["spec"]
+    job_spec = spec["jobTemplate"]["spec"]
+    template = job_spec["template"]
+    pod = template["spec"]
+    job = Workload(
+        kind="Job",
+        namespace=obj["metadata"].get("namespace", ""),
+        name=obj["metadata"]["name"],
+        replicas=1,
+        labels=dict((template.get("metadata") or {}).get("labels") or {}),
+        containers=tuple(_container(c, config) for c in pod["containers"]),
+        init_containers=tuple(_container(c, config) for c in pod.get("initContainers") or []),
+        restart_policy=pod.get("restartPolicy", "Never"),
+        volumes=_volumes(pod, []),
+    )
+    deadline = job_spec.get("activeDeadlineSeconds")
+    return CronJob(obj["metadata"]["name"], spec["schedule"], job,
+                   time_zone=spec.get("timeZone", "Etc/UTC"),
+                   concurrency_policy=spec.get("concurrencyPolicy", "Allow"),
+                   backoff_limit=int(job_spec.get("backoffLimit", 6)),
+                   active_deadline=float(deadline) if deadline is not None else None)

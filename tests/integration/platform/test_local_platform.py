@@ -6,11 +6,9 @@ controller itself (`platform.step()`) while it waits, exactly as `finchsim up` d
 from __future__ import annotations
 
 import json
-import ssl
 import time
-import urllib.error
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import psutil
@@ -18,41 +16,9 @@ import pytest
 
 from finchsim.platform.local.platform import LocalPlatform, state_path
 from finchsim.project import Project
+from tests.integration.platform.support import API, WEB, get, wait_for
 
 pytestmark = pytest.mark.integration
-API = "api.finch.example.com"
-WEB = "finch.example.com"
-_TLS = ssl.create_default_context()
-_TLS.check_hostname = False
-_TLS.verify_mode = ssl.CERT_NONE
-
-
-class _NoRedirect(urllib.request.HTTPRedirectHandler):
-    def redirect_request(self, *args: object, **kwargs: object) -> None:
-        return None
-
-
-def get(url: str, host: str, client_ip: str | None = None) -> tuple[int, dict[str, str]]:
-    headers = {"Host": host}
-    if client_ip:
-        headers["X-Forwarded-For"] = client_ip
-    opener = urllib.request.build_opener(_NoRedirect, urllib.request.HTTPSHandler(context=_TLS))
-    try:
-        with opener.open(urllib.request.Request(url, headers=headers), timeout=10) as resp:
-            return resp.status, dict(resp.headers)
-    except urllib.error.HTTPError as exc:
-        return exc.code, dict(exc.headers)
-
-
-def wait_for(platform: LocalPlatform, condition: Callable[[], bool], timeout: float,
-             what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            pods = [(p.name, p.phase, p.ready) for p in platform.snapshot_value.pods]
-            pytest.fail(f"{what} not reached in {timeout}s; pods: {pods}")
-        platform.step()
-        time.sleep(0.2)
 
 
 @pytest.fixture(scope="module")

@@ -1,38 +1,37 @@
 """The local control plane: one reconcile loop doing what Kubernetes' controllers would.
 
 Each `tick()` (in the thread that owns the processes: PDEATHSIG is per thread) does, in order:
-ReplicaSet/StatefulSet controller (create/delete pods to match replicas), scheduler (bind
-Pending pods by requests), kubelet (start/restart containers, run due probes), endpoints (ready
-pods of each Service → the ingress upstreams), HPA controller (every sync period), node lifecycle
-(NotReady nodes' pods evicted after the timeout), and samples usage for the metrics."""
+node lifecycle (NotReady after the grace period, pods evicted after the toleration), the
+Deployment/StatefulSet controllers (replicas and rollouts, `rollout`), the Job and CronJob
+controllers (`jobs`), the scheduler, the kubelet (start/restart containers, probes, but none
+on a dead node), and the HPA controller (`autoscaler`). `sample()` refreshes usage;
+`endpoints()` gives each Service's ready pods (the ingress upstreams)."""
 
 from __future__ import annotations
 
-import json
+import secrets
 import time
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field, replace
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from kubernetes.utils.quantity import parse_quantity
 
+from finchsim.errors import PlatformError
 from finchsim.platform.base import NodeState
-from finchsim.platform.local import hpa as hpa_algo
+from finchsim.platform.local.autoscaler import Autoscaler
 from finchsim.platform.local.cgroups import CgroupSupport
-from finchsim.platform.local.pods import ContainerRun, Pod, check
-from finchsim.platform.local.processes import Proc, children_map
+from finchsim.platform.local.disruption import Budget, budget, selects
+from finchsim.platform.local.jobs import CronState, JobRun, next_fire
+from finchsim.platform.local.pods import Pod
+from finchsim.platform.local.probing import Prober
+from finchsim.platform.local.processes import Proc
+from finchsim.platform.local.rollout import PodView, plan_deployment, plan_statefulset
 from finchsim.platform.local.runtimes import PodEnv
 from finchsim.platform.local.scheduling import Placement, PodToPlace, schedule
 from finchsim.platform.local.settings import LocalPlatformSettings
-from finchsim.platform.local.snapshot import (
-    ContainerSnapshot,
-    HpaSnapshot,
-    NodeSnapshot,
-    PodSnapshot,
-    Snapshot,
-    WorkloadSnapshot,
-)
+from finchsim.platform.local.usage import UsageSampler
 from finchsim.platform.ports import free_port
 from finchsim.platform.topology import Topology, Workload
 
@@ -43,14 +42,6 @@ ZONE_LABEL = "topology.kubernetes.io/zone"
 class VirtualNode:
     state: NodeState
     failed_at: float | None = None  # monotonic time the node stopped
-
-
-@dataclass
-class HpaRuntime:
-    state: hpa_algo.HpaState = field(default_factory=hpa_algo.HpaState)
-    last_sync: float = 0.0
-    desired: int = 0
-    utilization: dict[str, float] = field(default_factory=dict)
 
 
 class Controller:
@@ -69,17 +60,18 @@ class Controller:
         self.log = log
         self.on_spawn = on_spawn or (lambda _proc, _label: None)
         self.replicas = {name: w.replicas for name, w in topology.workloads.items()}
+        self.revisions = dict.fromkeys(topology.workloads, 1)
         self.pods: dict[str, Pod] = {}
         self.pending: dict[str, str] = {}  # pod name -> scheduler message
         self.nodes = self._make_nodes()
-        self.hpas = {name: HpaRuntime() for name in topology.hpas}
         self.ordinal_ports: dict[tuple[str, int], dict[int, int]] = {}
         self.services = self._service_ports()
-        self.probes = ThreadPoolExecutor(max_workers=8, thread_name_prefix="probe")
-        self.inflight: dict[tuple[str, str, str], Future[bool]] = {}
+        self.prober = Prober(log)
+        self.usage = UsageSampler()
+        self.autoscaler = Autoscaler(topology.hpas, settings.timings, self.usage, run_dir, log)
+        self.jobs: dict[str, JobRun] = {}
+        self.crons = {name: CronState(cj) for name, cj in topology.cronjobs.items()}
         self.counter = 0
-        self.decisions = (run_dir / "hpa-decisions.jsonl").open("a")
-        self.cpu_history: dict[tuple[str, str], list[tuple[float, float]]] = {}
 
     # -- set-up ------------------------------------------------------------------------------
 
@@ -101,7 +93,7 @@ class Controller:
         services: dict[str, dict[int, int]] = {}
         for svc in self.topology.services.values():
             for w in self.topology.workloads.values():
-                if w.kind != "StatefulSet" or not _selects(svc.selector, w.labels):
+                if w.kind != "StatefulSet" or not selects(svc.selector, w.labels):
                     continue
                 ports = self._ports_for(w, 0)
                 services[svc.name] = {sp: ports.get(w.containers[0].port(tp), 0)
@@ -123,39 +115,51 @@ class Controller:
     def tick(self, now: float | None = None) -> None:
         now = time.monotonic() if now is None else now
         self._node_lifecycle(now)
-        self._replicas()
+        self._workloads()
+        self._jobs(now)
         self._schedule()
         for pod in list(self.pods.values()):
+            if pod.node and self.node_is_down(pod.node):
+                continue  # its kubelet is gone: nothing starts, restarts or probes there
             pod.step(now)
-            self._probes(pod, now)
+            self.prober.run(pod, now)
         self._reap()
-        self._autoscale(now)
+        self.autoscaler.sync(now, self.pods.values(), self.replicas)
 
     def _live(self, workload: str) -> list[Pod]:
-        return [p for p in self.pods.values() if p.workload.name == workload and not p.deleting]
+        return [p for p in self.pods.values() if p.workload.name == workload and not p.deleting
+                and p.workload.kind != "Job"]
 
-    def _replicas(self) -> None:
+    def _workloads(self) -> None:
         for name, w in self.topology.workloads.items():
             live = self._live(name)
-            want = self.replicas[name]
+            views = [PodView(p.name, p.revision, p.ready, bool(p.node), p.created) for p in live]
             if w.kind == "StatefulSet":
-                have = {int(p.name.rsplit("-", 1)[1]) for p in live}
-                for ordinal in range(want):
-                    if ordinal not in have:
-                        self._create(w, f"{name}-{ordinal}", ordinal)
-                for pod in live:
-                    if int(pod.name.rsplit("-", 1)[1]) >= want:
-                        self.delete_pod(pod.name)
-                continue
-            for _ in range(want - len(live)):
-                self.counter += 1
-                self._create(w, f"{name}-{self.run_id[-5:]}-{self.counter:04d}", None)
-            # ReplicaSet deletion order: unscheduled, then not ready, then the newest.
-            surplus = sorted(live, key=lambda p: (p.node != "", p.ready, -p.created))
-            for pod in surplus[: max(0, len(live) - want)]:
-                self.delete_pod(pod.name)
+                ordinals = {int(p.name.rsplit("-", 1)[1]) for p in self.pods.values()
+                            if p.workload.name == name}
+                plan = plan_statefulset(views, self.replicas[name], self.revisions[name],
+                                        ordinals)
+                if plan.ordinal is not None:
+                    self._create(w, f"{name}-{plan.ordinal}", plan.ordinal)
+            else:
+                plan = plan_deployment(views, self.replicas[name], self.revisions[name],
+                                       w.max_surge, w.max_unavailable, w.recreate)
+                for _ in range(plan.create):
+                    self.counter += 1
+                    self._create(w, f"{name}-{self.run_id[-5:]}-{self.counter:04d}", None)
+            for victim in plan.delete:
+                self.delete_pod(victim)
 
-    def _create(self, w: Workload, name: str, ordinal: int | None) -> None:
+    def rollout(self, workload: str) -> None:
+        """`kubectl rollout restart`: a new template revision; the controllers replace every
+        pod according to the workload's strategy."""
+        self.revisions[workload] += 1
+        self.log(f"{workload}: rolling out revision {self.revisions[workload]}")
+
+    def updated(self, workload: str) -> int:
+        return sum(1 for p in self._live(workload) if p.revision == self.revisions[workload])
+
+    def _create(self, w: Workload, name: str, ordinal: int | None) -> Pod:
         pod_dir = self.run_dir / "pods" / name
         mounts = {}
         for c in w.containers + w.init_containers:
@@ -172,13 +176,16 @@ class Controller:
         env = PodEnv(name, pod_dir, self._ports_for(w, ordinal), mounts, self.services,
                      self.project_root)
         pod = Pod(name, w, "", env, self.cgroups, self.run_id)
+        pod.revision = self.revisions.get(w.name, 1)
         pod.on_spawn = self.on_spawn
         self.pods[name] = pod
         self.pending[name] = "waiting for the scheduler"
+        return pod
 
     def _schedule(self) -> None:
         bound = [Placement(PodToPlace.of(p.workload, p.name), p.node)
-                 for p in self.pods.values() if p.node and not p.deleting]
+                 for p in self.pods.values()
+                 if p.node and not p.deleting and p.phase not in ("Succeeded", "Failed")]
         nodes = [n.state for n in self.nodes.values()]
         for name in list(self.pending):
             pod = self.pods[name]
@@ -195,10 +202,12 @@ class Controller:
 
     def _reap(self) -> None:
         for name, pod in list(self.pods.items()):
-            if pod.deleting:
+            # A pod on a dead node stays Terminating: no kubelet confirms its end.
+            if pod.deleting and not (pod.node and self.node_is_down(pod.node)):
                 pod.destroy_cgroups()
                 del self.pods[name]
                 self.pending.pop(name, None)
+                self.usage.forget(name)
 
     def delete_pod(self, name: str, grace: float = 10.0) -> None:
         pod = self.pods.get(name)
@@ -207,124 +216,103 @@ class Controller:
         self.log(f"{name}: deleting")
         pod.stop(grace)
 
-    # -- probes ------------------------------------------------------------------------------
+    # -- jobs --------------------------------------------------------------------------------
 
-    def _probes(self, pod: Pod, now: float) -> None:
-        for run in pod.containers:
-            self._collect_probe_results(pod, run, now)
-            startup_needed = run.spec.startup is not None and not run.startup.passed
-            kinds = ["startup"] if startup_needed else ["liveness", "readiness"]
-            for kind in kinds:
-                probe = getattr(run.spec, kind)
-                key = (pod.name, run.spec.name, kind)
-                if probe is None or key in self.inflight or not pod.probe_due(run, kind, probe,
-                                                                              now):
-                    continue
-                getattr(run, kind).last_run = now
-                target = pod.probe_target(run, probe)
-                self.inflight[key] = self.probes.submit(check, *target, probe.timeout)
-        ready = bool(pod.containers) and pod.phase == "Running" and all(
-            r.running and (r.spec.readiness is None or r.readiness.passed)
-            and (r.spec.startup is None or r.startup.passed) for r in pod.containers)
-        if ready != pod.ready:
-            pod.ready = ready
-            pod.ready_transition = time.time()
-            self.log(f"{pod.name}: {'Ready' if ready else 'NotReady'}")
+    def start_job(self, cronjob: str, now: float, reason: str = "manual") -> JobRun:
+        """`kubectl create job --from=cronjob/<name>`: a Job from the template, started now."""
+        cj = self.topology.cronjobs[cronjob]
+        job = JobRun(cj, f"{cronjob}-{reason}-{secrets.token_hex(3)}", now)
+        self.jobs[job.name] = job
+        self.crons[cronjob].last_schedule = time.time()
+        self.log(f"{job.name}: job created")
+        self._job_pod(job)
+        return job
 
-    def _collect_probe_results(self, pod: Pod, run: ContainerRun, now: float) -> None:
-        for kind in ("startup", "liveness", "readiness"):
-            key = (pod.name, run.spec.name, kind)
-            future = self.inflight.get(key)
-            if future is None or not future.done():
+    def _job_pod(self, job: JobRun) -> None:
+        name = f"{job.name}-{secrets.token_hex(3)[:5]}"
+        self._create(replace(job.cronjob.job, name=job.name), name, None)
+        job.pods.append(name)
+
+    def _jobs(self, now: float) -> None:
+        wall = time.time()
+        for state in self.crons.values():
+            if wall < state.next_run:
                 continue
-            del self.inflight[key]
-            ok = future.result()
-            probe = getattr(run.spec, kind)
-            state = getattr(run, kind)
-            if ok:
-                state.successes, state.failures = state.successes + 1, 0
-                if state.successes >= probe.success_threshold:
-                    state.passed = True
+            state.next_run = next_fire(state.cronjob, wall)
+            active = [j for j in self.jobs.values()
+                      if j.active and j.cronjob.name == state.cronjob.name]
+            if active and state.cronjob.concurrency_policy == "Forbid":
+                self.log(f"{state.cronjob.name}: skipped a run, the last is still active")
+                continue
+            for job in active if state.cronjob.concurrency_policy == "Replace" else []:
+                self._finish(job, now, False, "replaced by the next scheduled run")
+            self.start_job(state.cronjob.name, now, reason="scheduled")
+        for job in self.jobs.values():
+            if job.active:
+                self._job_step(job, now)
+
+    def _job_step(self, job: JobRun, now: float) -> None:
+        pod = self.pods.get(job.pods[-1])
+        deadline = job.cronjob.active_deadline
+        if deadline is not None and now - job.started > deadline:
+            self._finish(job, now, False, f"DeadlineExceeded after {deadline:.0f}s")
+        elif pod is None or pod.phase == "Failed":
+            job.failures += 1
+            if job.failures > job.cronjob.backoff_limit:
+                self._finish(job, now, False, f"BackoffLimitExceeded ({job.failures} failed)")
             else:
-                state.failures, state.successes = state.failures + 1, 0
-                if state.failures >= probe.failure_threshold:
-                    if kind == "readiness":
-                        state.passed = False
-                    else:
-                        self.log(f"{pod.name}/{run.spec.name}: {kind} probe failed "
-                                 f"{state.failures}x, restarting")
-                        pod.restart_container(run, now)
-                        return
+                self._collect_output(job)
+                self.delete_pod(job.pods[-1], grace=0)
+                self._job_pod(job)
+        elif pod.phase == "Succeeded":
+            self._finish(job, now, True, "Complete")
 
-    # -- autoscaling -------------------------------------------------------------------------
+    def _finish(self, job: JobRun, now: float, succeeded: bool, reason: str) -> None:
+        job.finished, job.succeeded, job.reason = now, succeeded, reason
+        self._collect_output(job)
+        self.delete_pod(job.pods[-1], grace=0)
+        if succeeded:
+            self.crons[job.cronjob.name].last_success = time.time()
+        self.log(f"{job.name}: {reason}")
 
-    def _autoscale(self, now: float) -> None:
-        period = self.settings.timings.hpaSyncPeriod
-        for name, spec in self.topology.hpas.items():
-            rt = self.hpas[name]
-            if now - rt.last_sync < period or spec.target not in self.replicas:
-                continue
-            rt.last_sync = now
-            settings = hpa_algo.ControllerSettings(
-                downscale_stabilization=self.settings.timings.hpaDownscaleStabilization,
-                cpu_initialization_period=self.settings.timings.hpaCpuInitializationPeriod,
-                initial_readiness_delay=self.settings.timings.hpaInitialReadinessDelay)
-            wall = time.time()
-            samples = [self._pod_sample(p, wall) for p in self.pods.values()
-                       if p.workload.name == spec.target]
-            current = self.replicas[spec.target]
-            decision = hpa_algo.sync(spec, rt.state, current, samples, wall, settings)
-            rt.state = decision.state
-            rt.desired = decision.final_replicas
-            rt.utilization = {m.resource: float(m.utilization) for m in decision.metrics
-                              if m.utilization is not None}
-            self.decisions.write(json.dumps({"time": wall, "hpa": name, "current": current,
-                                             "desired": decision.final_replicas,
-                                             "reason": decision.reason,
-                                             "decision": decision.record()}, default=str) + "\n")
-            self.decisions.flush()
-            if decision.rescale:
-                self.log(f"{name}: {decision.reason}")
-                self.replicas[spec.target] = decision.final_replicas
-
-    def _pod_sample(self, pod: Pod, wall: float) -> hpa_algo.PodSample:
-        window = self.settings.timings.metricsResolution
-        usage: dict[str, int] = {}
-        cpu_rates = []
-        memory = 0
-        for run in pod.containers:
-            history = self.cpu_history.get((pod.name, run.spec.name), [])
-            recent = [h for h in history if h[0] >= wall - window]
-            if len(recent) >= 2 and recent[-1][0] > recent[0][0]:
-                cpu_rates.append((recent[-1][1] - recent[0][1]) / (recent[-1][0] - recent[0][0]))
-            if run.last_usage is not None:
-                memory += run.last_usage.working_set_bytes
-        if cpu_rates and len(cpu_rates) == len(pod.containers):
-            usage["cpu"] = int(sum(cpu_rates) * 1000)
-        if memory:
-            usage["memory"] = memory
-        requests = {"cpu": sum(r.spec.resources.cpu_request_m for r in pod.containers),
-                    "memory": sum(r.spec.resources.memory_request for r in pod.containers)}
-        return hpa_algo.PodSample(
-            name=pod.name, ready=pod.ready, start_time=pod.created,
-            ready_transition=pod.ready_transition, usage=usage,
-            requests={k: v for k, v in requests.items() if v},
-            phase="Pending" if not pod.node else "Running", deleting=pod.deleting,
-            sample_time=wall, sample_window=window)
+    def _collect_output(self, job: JobRun) -> None:
+        pod_dir = self.run_dir / "pods" / job.pods[-1]
+        for container in job.cronjob.job.containers:
+            log = pod_dir / f"{container.name}.log"
+            if log.exists():
+                job.output += log.read_text(errors="replace")
 
     # -- nodes -------------------------------------------------------------------------------
 
+    def node(self, name: str) -> VirtualNode:
+        if name not in self.nodes:
+            raise PlatformError(f"no node {name!r}; have: " + ", ".join(self.nodes))
+        return self.nodes[name]
+
     def fail_node(self, name: str, now: float) -> None:
-        node = self.nodes[name]
-        node.failed_at = now
+        """The machine stops: every process on it dies at once. The control plane notices only
+        after the node monitor grace period (see `_node_lifecycle`)."""
+        self.node(name).failed_at = now
         for pod in list(self.pods.values()):
-            if pod.node == name and not pod.deleting:
+            if pod.node == name:
                 for run in pod.containers + pod.inits:
                     proc = run.process
                     if proc is not None:
                         proc.kill()
-                pod.ready = False
         self.log(f"{name}: stopped (its processes were killed)")
+
+    def recover_node(self, name: str) -> None:
+        """The machine is back: its kubelet reports Ready; pods evicted meanwhile are removed
+        for good, the others restart their containers (with back-off, as after a reboot)."""
+        node = self.node(name)
+        node.failed_at = None
+        node.state = replace(node.state, ready=True)
+        self.log(f"{name}: Ready")
+
+    def set_schedulable(self, name: str, schedulable: bool) -> None:
+        node = self.node(name)
+        node.state = replace(node.state, schedulable=schedulable)
+        self.log(f"{name}: {'uncordoned' if schedulable else 'cordoned'}")
 
     def _node_lifecycle(self, now: float) -> None:
         timings = self.settings.timings
@@ -332,95 +320,49 @@ class Controller:
             if node.failed_at is None:
                 continue
             down_for = now - node.failed_at
+            on_node = [p for p in self.pods.values() if p.node == node.state.name]
             if node.state.ready and down_for >= timings.nodeMonitorGracePeriod:
                 node.state = replace(node.state, ready=False)
                 self.log(f"{node.state.name}: NotReady")
+                for pod in on_node:  # MarkPodsNotReady: they leave every Service at once
+                    pod.ready = False
             if not node.state.ready and down_for >= (timings.nodeMonitorGracePeriod
                                                      + timings.podEvictionTimeout):
-                for pod in list(self.pods.values()):
-                    if pod.node == node.state.name and not pod.deleting:
+                for pod in on_node:
+                    if not pod.deleting:
                         self.log(f"{pod.name}: evicted from NotReady node {node.state.name}")
                         pod.kill()
 
     def node_is_down(self, name: str) -> bool:
         return self.nodes[name].failed_at is not None
 
+    # -- disruptions -------------------------------------------------------------------------
+
+    def eviction_blocked_by(self, name: str) -> Budget | None:
+        """The eviction API's check: the budget that forbids evicting this pod now, if any."""
+        pod = self.pods[name]
+        live = [p for p in self.pods.values() if not p.deleting and p.workload.kind != "Job"]
+        pods = [(p.workload.labels, p.ready) for p in live]
+        for pdb in self.topology.pdbs.values():
+            if not selects(pdb.selector, pod.workload.labels):
+                continue
+            owners = {p.workload.name for p in live if selects(pdb.selector, p.workload.labels)}
+            found = budget(pdb, pods, sum(self.replicas.get(o, 0) for o in owners))
+            if found.allowed < 1:
+                return found
+        return None
+
     # -- observation -------------------------------------------------------------------------
 
     def sample(self) -> None:
-        """Refresh every container's CPU/memory usage (one /proc pass for all of them)."""
-        kids = children_map()
-        wall = time.time()
-        for pod in self.pods.values():
-            if pod.node and self.node_is_down(pod.node):
-                continue
-            for run in pod.containers:
-                proc = run.process
-                if proc is None or not run.running:
-                    continue
-                if run.cgroup is not None:
-                    stats = run.cgroup.stats()
-                    cpu, ws = stats.cpu_usage_seconds, stats.working_set_bytes
-                    usage = proc.sample(kids)
-                    run.last_usage = replace(usage, cpu_seconds=cpu, working_set_bytes=ws)
-                else:
-                    run.last_usage = proc.sample(kids)
-                hist = self.cpu_history.setdefault((pod.name, run.spec.name), [])
-                hist.append((wall, run.last_usage.cpu_seconds))
-                del hist[:-120]
-
-    def snapshot(self) -> Snapshot:
-        wall = time.time()
-        pods = []
-        ns = self.topology.namespace
-        for pod in self.pods.values():
-            down = bool(pod.node) and self.node_is_down(pod.node)
-            containers = []
-            for run in pod.containers:
-                res = run.spec.resources
-                usage = run.last_usage
-                stats = run.cgroup.stats() if run.cgroup is not None and run.running else None
-                containers.append(ContainerSnapshot(
-                    name=run.spec.name, cpu_seconds=usage.cpu_seconds if usage else 0.0,
-                    memory_working_set=usage.working_set_bytes if usage else 0,
-                    restarts=run.restarts, cpu_request_m=res.cpu_request_m,
-                    cpu_limit_m=res.cpu_limit_m, memory_request=res.memory_request,
-                    memory_limit=res.memory_limit,
-                    throttled_periods=stats.nr_throttled if stats else 0,
-                    periods=stats.nr_periods if stats else 0,
-                    throttled_seconds=stats.throttled_seconds if stats else 0.0,
-                    oom_events=(stats.oom_kills or 0) if stats else 0,
-                    running=run.running and not down))
-            phase = "Pending" if not pod.node else ("Unknown" if down else pod.phase)
-            if pod.phase == "Running" and not all(r.completed for r in pod.inits):
-                phase = "Pending"
-            kind = "StatefulSet" if pod.workload.kind == "StatefulSet" else "ReplicaSet"
-            pods.append(PodSnapshot(ns, pod.name, kind, pod.workload.name, pod.node or None,
-                                    phase, pod.ready and not down, pod.created,
-                                    tuple(containers), self.pending.get(pod.name, "")))
-        workloads = []
-        for name, w in self.topology.workloads.items():
-            live = self._live(name)
-            ready = sum(1 for p in live if p.ready)
-            workloads.append(WorkloadSnapshot(w.kind, ns, name, self.replicas[name], len(live),
-                                              ready, ready, len(live)))
-        hpas = [HpaSnapshot(ns, name, spec.target, spec.min_replicas, spec.max_replicas,
-                            self.replicas.get(spec.target, 0),
-                            self.hpas[name].desired or self.replicas.get(spec.target, 0),
-                            {m.resource: m.utilization for m in spec.metrics},
-                            self.hpas[name].utilization)
-                for name, spec in self.topology.hpas.items()]
-        nodes = [NodeSnapshot(n.state.name, n.state.ready, n.state.schedulable,
-                              n.state.cpu_allocatable_m, n.state.memory_allocatable_bytes,
-                              n.state.labels) for n in self.nodes.values()]
-        return Snapshot(wall, tuple(pods), tuple(nodes), tuple(workloads), tuple(hpas))
+        self.usage.sample(self.pods.values(), self.node_is_down)
 
     def endpoints(self, service: str) -> list[str]:
         """`127.0.0.1:port` of every ready pod behind a Service (its EndpointSlice)."""
         svc = self.topology.services[service]
         out = []
         for pod in self.pods.values():
-            if not pod.ready or not _selects(svc.selector, pod.workload.labels):
+            if not pod.ready or not selects(svc.selector, pod.workload.labels):
                 continue
             for target in svc.ports.values():
                 for c in pod.workload.containers:
@@ -443,12 +385,8 @@ class Controller:
         for pod in pods:
             pod.destroy_cgroups()
         self.pods.clear()
-        self.probes.shutdown(wait=False, cancel_futures=True)
-        self.decisions.close()
-
-
-def _selects(selector: dict[str, str], labels: dict[str, str]) -> bool:
-    return bool(selector) and all(labels.get(k) == v for k, v in selector.items())
+        self.prober.shutdown()
+        self.autoscaler.close()
 
 
 def _resolvable(w: Workload, target: int | str) -> bool:

@@ -146,7 +146,7 @@ def _nodes(snap: Snapshot) -> Iterator[Metric]:
             cond.add_metric([n.name, "Ready", status], float(n.ready == (status == "true")
                                                              and status != "unknown"))
         alloc.add_metric([n.name, "cpu", "core"], n.cpu_allocatable_m / 1000)
-        alloc.add_metric([n.name, "memory", "byte"], n.memory_allocatable)
+        alloc.add_metric([n.name, "memory", "byte"], n.memory_allocatable_bytes)
         unsched.add_metric([n.name], float(not n.schedulable))
     yield from (cond, alloc, unsched)
 
@@ -180,12 +180,15 @@ def _cronjobs(snap: Snapshot) -> Iterator[Metric]:
                                  "LastScheduleTime keeps information of when was the last time "
                                  "the job was successfully scheduled.",
                                  labels=["namespace", "cronjob"])
+    created = GaugeMetricFamily("kube_cronjob_created", "Unix creation timestamp.",
+                                labels=["namespace", "cronjob"])
     for cj in snap.cronjobs:
+        created.add_metric([cj.namespace, cj.name], cj.created)
         if cj.last_success is not None:
             last.add_metric([cj.namespace, cj.name], cj.last_success)
         if cj.last_schedule is not None:
             schedule.add_metric([cj.namespace, cj.name], cj.last_schedule)
-    yield from (last, schedule)
+    yield from (last, schedule, created)
 
 
 class _SnapshotCollector(Collector):

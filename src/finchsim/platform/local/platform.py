@@ -33,6 +33,7 @@ from finchsim.platform.local.ingress import (
     upstream_name,
 )
 from finchsim.platform.local.metrics import serve
+from finchsim.platform.local.observe import snapshot
 from finchsim.platform.local.processes import Proc, ProcessRegistry, spawn
 from finchsim.platform.local.runtimes import runtime_for
 from finchsim.platform.local.settings import LocalPlatformSettings, load_settings
@@ -113,7 +114,7 @@ class LocalPlatform(Platform):
         assert self.controller is not None
         self.controller.tick()
         self.controller.sample()
-        self.snapshot_value = self.controller.snapshot()
+        self.snapshot_value = snapshot(self.controller)
         self._sync_ingress()
         self._write_targets()
         for proc in (self.ingress, self.prometheus):
@@ -270,7 +271,7 @@ class LocalPlatform(Platform):
         return "; ".join(parts + pending)
 
     def components(self) -> list[ComponentState]:
-        return [ComponentState(w.namespace, w.name, w.desired, w.ready, w.available)
+        return [ComponentState(w.namespace, w.name, w.desired, w.ready, w.available, w.updated)
                 for w in self.snapshot_value.workloads]
 
     def pods(self) -> list[PodState]:
@@ -279,33 +280,98 @@ class LocalPlatform(Platform):
                 for p in self.snapshot_value.pods]
 
     def nodes(self) -> list[NodeState]:
-        return [NodeState(n.name, n.ready, n.schedulable, n.cpu_allocatable_m,
-                          n.memory_allocatable, n.labels) for n in self.snapshot_value.nodes]
+        return list(self.snapshot_value.nodes)
+
+    def _running(self) -> Controller:
+        if self.controller is None:
+            raise PlatformError("the local platform is not up")
+        return self.controller
+
+    def _workload(self, name: str) -> str:
+        known = self._running().replicas
+        if name not in known:
+            raise PlatformError(f"no workload {name!r}; have: " + ", ".join(sorted(known)))
+        return name
+
+    def _refresh(self) -> None:
+        """An action's effect is visible at once to the queries, not only after a step."""
+        self.snapshot_value = snapshot(self._running())
 
     def scale(self, deployment: str, replicas: int) -> None:
-        assert self.controller is not None
-        if deployment not in self.controller.replicas:
-            raise PlatformError(f"no workload {deployment!r}; have: "
-                                + ", ".join(sorted(self.controller.replicas)))
-        self.controller.replicas[deployment] = replicas
+        self._running().replicas[self._workload(deployment)] = replicas
+        self._refresh()
+
+    def rollout(self, deployment: str) -> None:
+        self._running().rollout(self._workload(deployment))
+        self._refresh()
 
     def kill_pod(self, pod: str) -> None:
-        assert self.controller is not None
-        if pod not in self.controller.pods:
+        ctl = self._running()
+        if pod not in ctl.pods:
             raise PlatformError(f"no pod {pod!r}")
-        self.controller.pods[pod].kill()
+        ctl.pods[pod].kill()
+        self._refresh()
 
     def fail_node(self, node: str) -> None:
-        assert self.controller is not None
-        if node not in self.controller.nodes:
-            raise PlatformError(f"no node {node!r}; have: " + ", ".join(self.controller.nodes))
-        self.controller.fail_node(node, time.monotonic())
+        self._running().fail_node(node, time.monotonic())
+        self._refresh()
+
+    def recover_node(self, node: str) -> None:
+        self._running().recover_node(node)
+        self._refresh()
+
+    def drain_node(self, node: str, timeout: float = 300.0) -> None:
+        """`kubectl drain`: cordon, then evict each pod through the PDB check, retrying a
+        refused eviction every 5 s (kubectl's interval) until the timeout."""
+        ctl = self._running()
+        ctl.node(node)
+        ctl.set_schedulable(node, False)
+        deadline = time.monotonic() + timeout
+        retry_at: dict[str, float] = {}
+        while True:
+            left = [p for p in ctl.pods.values() if p.node == node and not p.deleting]
+            if not left:
+                return
+            for pod in left:
+                if time.monotonic() < retry_at.get(pod.name, 0.0):
+                    continue
+                blocker = ctl.eviction_blocked_by(pod.name)
+                if blocker is None:
+                    self.log(f"{pod.name}: evicted (drain {node})")
+                    ctl.delete_pod(pod.name)
+                else:
+                    retry_at[pod.name] = time.monotonic() + 5.0
+                    if time.monotonic() > deadline:
+                        raise PlatformError(f"drain {node}: cannot evict {pod.name} after "
+                                            f"{timeout:.0f}s: {blocker.explain()}")
+            self.step()
+            time.sleep(0.2)
+
+    def uncordon_node(self, node: str) -> None:
+        self._running().set_schedulable(node, True)
+        self._refresh()
+
+    def run_job(self, cronjob: str, timeout: float | None = None) -> JobResult:
+        ctl = self._running()
+        if cronjob not in ctl.topology.cronjobs:
+            raise PlatformError(f"no CronJob {cronjob!r}; have: "
+                                + ", ".join(sorted(ctl.topology.cronjobs)))
+        job = ctl.start_job(cronjob, time.monotonic())
+        limit = timeout or job.cronjob.active_deadline or 3600.0
+        while job.active:
+            if time.monotonic() - job.started > limit:
+                raise PlatformError(f"job {job.name} still running after {limit:.0f}s")
+            self.step()
+            time.sleep(0.2)
+        assert job.finished is not None
+        return JobResult(job.name, job.succeeded, job.finished - job.started, job.output,
+                         job.reason)
 
     def exec_in(self, workload: str, argv: list[str], timeout: float = 300.0) -> str:
         """`kubectl exec` into the first container of a ready pod of `workload`: run `argv`
         with that container's environment and working directory; return its output."""
-        assert self.controller is not None
-        pod = next((p for p in self.controller.pods.values()
+        ctl = self._running()
+        pod = next((p for p in ctl.pods.values()
                     if p.workload.name == workload and p.ready), None)
         if pod is None:
             raise PlatformError(f"no ready pod of {workload!r} to exec into")
@@ -318,12 +384,6 @@ class LocalPlatform(Platform):
         if done.returncode != 0:
             raise CommandError(argv, done.returncode, done.stdout + done.stderr)
         return done.stdout
-
-    def drain_node(self, node: str) -> None:
-        raise PlatformError("drain_node is not implemented on the local platform yet")
-
-    def run_job(self, cronjob: str) -> JobResult:
-        raise PlatformError("run_job is not implemented on the local platform yet")
 
     def ingress_url(self, host: str) -> str:
         return f"https://127.0.0.1:{self.ports['https']}"

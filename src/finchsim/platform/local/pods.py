@@ -52,7 +52,7 @@ class ContainerRun:
     next_start: float = 0.0  # monotonic; back-off gate
     backoff: float = 0.0
     exit_code: int | None = None
-    completed: bool = False  # init containers: exited 0
+    completed: bool = False  # init containers: exited 0; a Job's containers: exited for good
     startup: ProbeState = field(default_factory=ProbeState)
     liveness: ProbeState = field(default_factory=ProbeState)
     readiness: ProbeState = field(default_factory=ProbeState)
@@ -81,6 +81,7 @@ class Pod:
         self.cgroups = cgroups
         self.run_id = run_id
         self.created = time.time()
+        self.revision = 1  # the template revision it runs (a rollout bumps the workload's)
         self.phase = "Pending"
         self.ready = False
         self.ready_transition: float | None = None
@@ -121,11 +122,26 @@ class Pod:
                 if now - run.started_at > BACKOFF_RESET_AFTER:
                     run.backoff = 0.0
                 continue
+            if run.completed:
+                continue
             if run.proc is not None or run.server is not None:
                 self._release(run)
+                if self._terminated(run):
+                    continue
                 self._crashed(run, now)
             if now >= run.next_start:
                 self._start(run, now)
+        if self.containers and all(r.completed for r in self.containers):
+            failed = any(r.exit_code != 0 for r in self.containers)
+            self.phase = "Failed" if failed else "Succeeded"
+
+    def _terminated(self, run: ContainerRun) -> bool:
+        """restartPolicy decides whether an exited container stays exited (a Job's pod)."""
+        policy = self.workload.restart_policy
+        if policy == "Never" or (policy == "OnFailure" and run.exit_code == 0):
+            run.completed = True
+            return True
+        return False
 
     def stop(self, grace: float = 10.0) -> None:
         """Graceful deletion: SIGTERM to each container's main process, SIGKILL after grace."""

@@ -6,14 +6,18 @@ listing the known ones):
 
     finch-sim/finch-backend   the reference workload's command, run from cluster/workload/backend
     finch-sim/finch-frontend  nginx with the workload's nginx.conf template, serving the built SPA
-    postgres                  PostgreSQL 15 from /usr/lib/postgresql/15/bin (args `-c k=v` kept)
+    postgres                  PostgreSQL 15 from /usr/lib/postgresql/15/bin (args `-c k=v` kept);
+                              with a `command` (the backup Job's script), that script, with the
+                              PostgreSQL client tools on PATH
     redis                     redis-server with the manifest's args
     */postgres-exporter       Debian's prometheus-postgres-exporter
     */redis_exporter          Debian's prometheus-redis-exporter
 
 Every pod shares 127.0.0.1; each container port gets a free host port. `localize` rewrites what
 the container would see in a pod: `$(VAR)` expansion, `0.0.0.0:<port>` binds, mount paths, and
-Service names (DNS) to 127.0.0.1 with the Service's local port."""
+Service names (DNS) to 127.0.0.1 with the Service's local port. A script run by the images'
+`/bin/sh` (busybox ash in the alpine images, which knows `set -o pipefail`) runs under bash:
+Debian's /bin/sh (dash) does not."""
 
 from __future__ import annotations
 
@@ -29,7 +33,9 @@ from finchsim.platform.topology import Container
 
 PG_BIN = Path("/usr/lib/postgresql/15/bin")
 IMAGE_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
-_VAR = re.compile(r"\$\(([A-Za-z_][A-Za-z0-9_]*)\)")
+# The kubelet's expansion: `$(VAR)` of a defined variable, `$$` is a literal `$`.
+_REF = re.compile(r"\$\$|\$\(([A-Za-z_][A-Za-z0-9_]*)\)")
+_SHELLS = ("/bin/sh", "sh", "/bin/ash")
 
 
 @dataclass(frozen=True)
@@ -58,7 +64,7 @@ class Launch:
 def localize_env(container: Container, pod: PodEnv) -> dict[str, str]:
     """The container's environment as it should be locally (service names, ports, paths)."""
     env = {k: _paths(v, pod) for k, v in container.env.items()}
-    env = {k: _VAR.sub(lambda m: env.get(m.group(1), m.group(0)), v) for k, v in env.items()}
+    # Service hosts/ports first, so values composed from them (DATABASE_URL) come out local.
     hosts = {name for name in pod.services} | {f"{n}.{suffix}" for n in pod.services
                                                for suffix in ("svc", "svc.cluster.local")}
     for key, value in list(env.items()):
@@ -68,6 +74,7 @@ def localize_env(container: Container, pod: PodEnv) -> dict[str, str]:
             port_key = key[: -len("_HOST")] + "_PORT"
             if port_key in env and env[port_key].isdigit():
                 env[port_key] = str(pod.services[name].get(int(env[port_key]), env[port_key]))
+    env = {k: _expand(v, env) for k, v in env.items()}
     for key, value in list(env.items()):
         # The container's own ports, told to the program through the environment.
         own_port = key.endswith("PORT") and value.isdigit() and int(value) in pod.ports
@@ -86,7 +93,7 @@ def localize_args(words: tuple[str, ...], env: dict[str, str], pod: PodEnv) -> l
     """`$(VAR)` expansion as the kubelet does it, then binds and mount paths made local."""
     out = []
     for word in words:
-        word = _VAR.sub(lambda m: env.get(m.group(1), m.group(0)), word)
+        word = _expand(word, env)
         word = re.sub(r"0\.0\.0\.0:(\d+)",
                       lambda m: f"127.0.0.1:{pod.ports.get(int(m.group(1)), int(m.group(1)))}",
                       word)
@@ -94,16 +101,24 @@ def localize_args(words: tuple[str, ...], env: dict[str, str], pod: PodEnv) -> l
     return out
 
 
+def _expand(text: str, env: dict[str, str]) -> str:
+    return _REF.sub(lambda m: "$" if m.group(0) == "$$" else env.get(m.group(1), m.group(0)),
+                    text)
+
+
 def _is_service_port(key: str, env: dict[str, str], pod: PodEnv) -> bool:
     return key.endswith("_PORT") and env.get(key[: -len("_PORT")] + "_HOST") == "127.0.0.1"
 
 
 def _paths(text: str, pod: PodEnv) -> str:
-    for mount in sorted(pod.mounts, key=len, reverse=True):
-        if text == mount or text.startswith(mount + "/"):
-            return str(pod.mounts[mount]) + text[len(mount):]
-        text = re.sub(rf"(?<=[=:]){re.escape(mount)}(?=/|$)", str(pod.mounts[mount]), text)
-    return text
+    """Mount paths to their local directories, in one pass (a local directory may itself start
+    with another mount's path, e.g. /tmp): at the start of the text, after `=`/`:` (flags,
+    URLs) or after whitespace/quotes (a script's text)."""
+    if not pod.mounts:
+        return text
+    either = "|".join(re.escape(m) for m in sorted(pod.mounts, key=len, reverse=True))
+    pattern = rf"(?:^|(?<=[=:\s\"']))({either})(?=[/\s\"';]|$)"
+    return re.sub(pattern, lambda m: str(pod.mounts[m.group(1)]), text)
 
 
 def _venv_tool(name: str) -> str:
@@ -141,7 +156,18 @@ def frontend(container: Container, pod: PodEnv) -> Launch:
 
 def postgres(container: Container, pod: PodEnv) -> Launch:
     env = localize_env(container, pod)
+    if container.command:  # the image's client tools driven by a script: the backup Job
+        return _script(container, pod, env, tool_dir=PG_BIN)
     return Launch(localize_args(container.args, env, pod), env, pod.pod_dir, kind="postgres")
+
+
+def _script(container: Container, pod: PodEnv, env: dict[str, str], tool_dir: Path) -> Launch:
+    argv = localize_args(container.command + container.args, env, pod)
+    if argv[0] in _SHELLS:
+        argv[0] = "/bin/bash"
+    env["PATH"] = f"{tool_dir}:{IMAGE_PATH}"
+    cwd = pod.mounts.get("/tmp", pod.pod_dir)
+    return Launch(argv, env, cwd)
 
 
 def redis(container: Container, pod: PodEnv) -> Launch:

@@ -5,7 +5,9 @@ the `Platform` query methods all read it, so they can never disagree."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+
+from finchsim.platform.base import NodeState
 
 
 @dataclass(frozen=True)
@@ -40,16 +42,6 @@ class PodSnapshot:
 
 
 @dataclass(frozen=True)
-class NodeSnapshot:
-    name: str
-    ready: bool
-    schedulable: bool
-    cpu_allocatable_m: int
-    memory_allocatable: int
-    labels: dict[str, str] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
 class WorkloadSnapshot:
     kind: str  # Deployment | StatefulSet
     namespace: str
@@ -78,6 +70,7 @@ class HpaSnapshot:
 class CronJobSnapshot:
     namespace: str
     name: str
+    created: float
     last_schedule: float | None
     last_success: float | None
 
@@ -86,7 +79,7 @@ class CronJobSnapshot:
 class Snapshot:
     taken_at: float
     pods: tuple[PodSnapshot, ...] = ()
-    nodes: tuple[NodeSnapshot, ...] = ()
+    nodes: tuple[NodeState, ...] = ()
     workloads: tuple[WorkloadSnapshot, ...] = ()
     hpas: tuple[HpaSnapshot, ...] = ()
     cronjobs: tuple[CronJobSnapshot, ...] = ()

@@ -6,44 +6,28 @@ from __future__ import annotations
 import time
 from typing import Any
 
-import redis
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandParser
-from django.db import DatabaseError, connection
 
 from finchapp.env import fail
+from finchapp.health import check_dependencies
 
 
 def _problems() -> list[str]:
     env = settings.FINCH_ENV
+    db, cache = check_dependencies()
     found = []
-    try:
-        connection.ensure_connection()
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT 1")
-    except DatabaseError as exc:
-        connection.close()
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else repr(exc)
+    if db is not None:
+        first = str(db).strip().splitlines()[0] if str(db).strip() else repr(db)
         found.append(
             f"cannot reach PostgreSQL at {env.pg_host}:{env.pg_port} (database "
             f"{env.pg_db}, user {env.pg_user}; POSTGRES_HOST/POSTGRES_PORT): {first}"
         )
-    client = redis.Redis(
-        host=env.redis_host,
-        port=env.redis_port,
-        password=env.redis_password or None,
-        socket_timeout=env.health_timeout,
-        socket_connect_timeout=env.health_timeout,
-    )
-    try:
-        client.ping()
-    except redis.RedisError as exc:
+    if cache is not None:
         found.append(
             f"cannot reach Redis at {env.redis_host}:{env.redis_port} "
-            f"(REDIS_HOST/REDIS_PORT/REDIS_PASSWORD): {exc}"
+            f"(REDIS_HOST/REDIS_PORT/REDIS_PASSWORD): {cache}"
         )
-    finally:
-        client.close()
     return found
 
 
