@@ -7,9 +7,11 @@ from __future__ import annotations
 
 import json
 import time
+import urllib.parse
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import psutil
 import pytest
@@ -84,18 +86,43 @@ def test_rate_limit_rejects_beyond_burst_per_client_ip(platform: LocalPlatform) 
     assert get(f"{base}/healthz/live", API, "198.18.7.8")[0] == 200
 
 
-def test_platform_metrics_speak_kubernetes_names(platform: LocalPlatform) -> None:
-    url = (f"{platform.prometheus_url()}/api/v1/query?query="
-           "kube_deployment_status_replicas_ready%7Bdeployment%3D%22finch-backend%22%7D")
-    deadline = time.monotonic() + 30
+def query(platform: LocalPlatform, promql: str, timeout: float = 30) -> list[dict[str, Any]]:
+    """An instant query, retried (while reconciling) until it returns something."""
+    url = f"{platform.prometheus_url()}/api/v1/query?" + urllib.parse.urlencode({"query": promql})
+    deadline = time.monotonic() + timeout
     while True:
         with urllib.request.urlopen(url, timeout=5) as resp:
-            result = json.load(resp)["data"]["result"]
+            result: list[dict[str, Any]] = json.load(resp)["data"]["result"]
         if result or time.monotonic() > deadline:
-            break
+            return result
         platform.step()
         time.sleep(1)
+
+
+def test_platform_metrics_speak_kubernetes_names(platform: LocalPlatform) -> None:
+    result = query(platform, 'kube_deployment_status_replicas_ready{deployment="finch-backend"}')
     assert result and result[0]["metric"]["namespace"] == "finch-production"
+    assert result[0]["value"][1] == "3"
+    cpu = query(platform, 'container_cpu_usage_seconds_total{container="finch-backend"}')
+    assert {r["metric"]["pod"] for r in cpu} == {
+        p.name for p in platform.snapshot_value.pods if p.owner == "finch-backend"}
+
+
+def test_monitoring_stack_is_wired_like_the_cluster(platform: LocalPlatform) -> None:
+    """Every scrape job is up (node exporter, Alertmanager, the pods' exporters), and
+    Prometheus sends its alerts to the local Alertmanager."""
+    up = query(platform, "up == 1")
+    jobs = {r["metric"]["job"] for r in up}
+    assert {"prometheus", "alertmanager", "node-exporter", "kube-state-metrics",
+            "finch-backend", "finch-postgres", "finch-redis"} <= jobs, jobs
+    assert query(platform, 'node_cpu_seconds_total{mode="idle"}')
+    url = f"{platform.prometheus_url()}/api/v1/alertmanagers"
+    with urllib.request.urlopen(url, timeout=5) as resp:
+        active = json.load(resp)["data"]["activeAlertmanagers"]
+    assert [a["url"] for a in active] == [f"{platform.alertmanager_url()}/api/v2/alerts"]
+    with urllib.request.urlopen(f"{platform.alertmanager_url()}/api/v2/status",
+                                timeout=5) as resp:
+        assert json.load(resp)["cluster"]["status"] == "disabled"
 
 
 def test_second_up_is_refused(platform: LocalPlatform, project: Project) -> None:

@@ -20,7 +20,6 @@ from collections.abc import Callable
 from pathlib import Path
 
 import psutil
-import yaml
 
 from finchsim.errors import CommandError, PlatformError
 from finchsim.platform.base import ComponentState, JobResult, NodeState, Platform, PodState
@@ -33,6 +32,7 @@ from finchsim.platform.local.ingress import (
     upstream_name,
 )
 from finchsim.platform.local.metrics import serve
+from finchsim.platform.local.monitoring import LocalMonitoring
 from finchsim.platform.local.observe import snapshot
 from finchsim.platform.local.processes import Proc, ProcessRegistry, spawn
 from finchsim.platform.local.runtimes import runtime_for
@@ -66,7 +66,7 @@ class LocalPlatform(Platform):
         self.run_dir = Path(f"/tmp/finchsim-{self.run_id}")
         self.controller: Controller | None = None
         self.ingress: Proc | None = None
-        self.prometheus: Proc | None = None
+        self.monitoring: LocalMonitoring | None = None
         self.registry: ProcessRegistry | None = None
         self.ports: dict[str, int] = {}
         self.snapshot_value = Snapshot(time.time())
@@ -90,11 +90,14 @@ class LocalPlatform(Platform):
             self.controller = Controller(topology, self.settings, self.run_dir, self.run_id,
                                          self.project.root, self.cgroup_support, self.log,
                                          self.registry.register)
-            self.ports = {"http": free_port(), "https": free_port(), "metrics": free_port(),
-                          "prometheus": free_port()}
+            self.ports = {name: free_port() for name in (
+                "http", "https", "metrics", "prometheus", "alertmanager", "node-exporter")}
             self._start_metrics()
             self._start_ingress()
-            self._start_prometheus()
+            self.monitoring = LocalMonitoring(
+                self.run_dir, self.project.cluster / "monitoring", self.ports,
+                self.settings.timings.scrapeInterval, self.registry.register)
+            self.monitoring.start()
             self._write_state()
             deadline = time.monotonic() + timeout
             while not self.all_ready():
@@ -116,19 +119,24 @@ class LocalPlatform(Platform):
         self.controller.sample()
         self.snapshot_value = snapshot(self.controller)
         self._sync_ingress()
-        self._write_targets()
-        for proc in (self.ingress, self.prometheus):
-            if proc is not None and not proc.alive():
-                raise PlatformError(f"{proc.argv[0]} exited: {proc.tail(10)}")
+        assert self.monitoring is not None
+        self.monitoring.write_targets(self.controller.pods.values(),
+                                      self.controller.topology.namespace)
+        if self.ingress is not None and not self.ingress.alive():
+            raise PlatformError(f"the ingress nginx exited: {self.ingress.tail(10)}")
+        if (dead := self.monitoring.check_alive()) is not None:
+            raise PlatformError(dead)
 
     def down(self) -> None:
         if self.controller is not None:
             self.controller.shutdown()
             self.controller = None
-        for proc in (self.ingress, self.prometheus):
-            if proc is not None:
-                proc.terminate(5.0)
-        self.ingress = self.prometheus = None
+        if self.ingress is not None:
+            self.ingress.terminate(5.0)
+            self.ingress = None
+        if self.monitoring is not None:
+            self.monitoring.stop()
+            self.monitoring = None
         if self._metrics_server is not None:
             self._metrics_server.shutdown()  # type: ignore[attr-defined]
             self._metrics_server.server_close()  # type: ignore[attr-defined]
@@ -191,64 +199,6 @@ class LocalPlatform(Platform):
         (self.run_dir / "ingress" / "nginx.conf").write_text(self._ingress_config())
         os.kill(self.ingress.pid, signal.SIGHUP)
 
-    def _start_prometheus(self) -> None:
-        prom_dir = self.run_dir / "prometheus"
-        (prom_dir / "data").mkdir(parents=True)
-        rules = sorted((self.project.cluster / "monitoring" / "prometheus" / "rules").glob("*.yml"))
-        interval = self.settings.timings.scrapeInterval
-        config = {
-            "global": {"scrape_interval": interval, "evaluation_interval": interval},
-            "rule_files": [str(r) for r in rules],
-            "scrape_configs": [
-                {"job_name": "prometheus",
-                 "static_configs": [{"targets": [f"127.0.0.1:{self.ports['prometheus']}"]}]},
-                # One endpoint speaks for the kubelets' cAdvisor and for kube-state-metrics.
-                {"job_name": "kube-state-metrics", "honor_labels": True,
-                 "static_configs": [{"targets": [f"127.0.0.1:{self.ports['metrics']}"]}]},
-                {"job_name": "finch-pods", "honor_labels": True,
-                 "file_sd_configs": [{"files": [str(prom_dir / "targets.json")],
-                                      "refresh_interval": "5s"}],
-                 "relabel_configs": [{"source_labels": ["__metrics_path"],
-                                      "regex": "(.+)", "target_label": "__metrics_path__"}]},
-            ],
-        }
-        (prom_dir / "prometheus.yml").write_text(yaml.safe_dump(config, sort_keys=False))
-        (prom_dir / "targets.json").write_text("[]")
-        self.prometheus = spawn([
-            "prometheus", f"--config.file={prom_dir / 'prometheus.yml'}",
-            f"--storage.tsdb.path={prom_dir / 'data'}",
-            f"--web.listen-address=127.0.0.1:{self.ports['prometheus']}",
-            "--storage.tsdb.retention.time=1d", "--log.level=warn"],
-            env={"PATH": "/usr/bin:/bin"}, cwd=prom_dir, log_path=prom_dir / "prometheus.log")
-        assert self.registry is not None
-        self.registry.register(self.prometheus, "prometheus")
-
-    def _write_targets(self) -> None:
-        """Prometheus file_sd: every running pod's metrics port, labelled like the cluster's
-        `finch-pods` job (namespace, pod, job = the app label)."""
-        assert self.controller is not None
-        targets = []
-        ns = self.controller.topology.namespace
-        for pod in self.controller.pods.values():
-            if not pod.node or pod.deleting:
-                continue
-            for run in pod.containers:
-                for name, port in run.spec.ports.items():
-                    path = "/metrics"
-                    if name not in ("metrics", "http") or run.spec.image.startswith("finch-sim/"
-                                                                                   "finch-fr"):
-                        continue
-                    targets.append({"targets": [f"127.0.0.1:{pod.env.ports[port]}"], "labels": {
-                        "namespace": ns, "pod": pod.name, "container": run.spec.name,
-                        "job": pod.workload.labels.get("app", pod.workload.name),
-                        "__metrics_path": path}})
-        path = self.run_dir / "prometheus" / "targets.json"
-        text = json.dumps(targets, indent=1)
-        if not path.exists() or path.read_text() != text:
-            tmp = path.with_suffix(".tmp")
-            tmp.write_text(text)
-            tmp.replace(path)
-
     def _write_state(self) -> None:
         path = state_path(self.project)
         path.parent.mkdir(exist_ok=True)
@@ -256,7 +206,8 @@ class LocalPlatform(Platform):
             "pid": os.getpid(), "run_id": self.run_id, "run_dir": str(self.run_dir),
             "overlay": self.overlay, "ports": self.ports,
             "ingress": f"https://127.0.0.1:{self.ports.get('https', 0)}",
-            "prometheus": f"http://127.0.0.1:{self.ports.get('prometheus', 0)}"}, indent=1))
+            "prometheus": f"http://127.0.0.1:{self.ports.get('prometheus', 0)}",
+            "alertmanager": f"http://127.0.0.1:{self.ports.get('alertmanager', 0)}"}, indent=1))
 
     # -- queries -----------------------------------------------------------------------------
 
@@ -390,6 +341,9 @@ class LocalPlatform(Platform):
 
     def prometheus_url(self) -> str:
         return f"http://127.0.0.1:{self.ports['prometheus']}"
+
+    def alertmanager_url(self) -> str:
+        return f"http://127.0.0.1:{self.ports['alertmanager']}"
 
 
 def _refuse_second_run(project: Project) -> None:

@@ -1,0 +1,117 @@
+"""The monitoring stack of the local platform: Prometheus (Debian's) with the cluster's alert
+rules, Alertmanager with the cluster's alertmanager.yml (its receivers have no integrations,
+so nothing leaves the machine), and one node exporter for this machine.
+
+Scrape jobs keep the cluster's job names (prometheus.yml in cluster/monitoring): the finch pods
+come from a file_sd list the platform rewrites as pods come and go, labelled like the
+cluster's relabelling does (namespace, pod, container, job = the app label)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable
+from pathlib import Path
+
+import yaml
+
+from finchsim.platform.local.pods import Pod
+from finchsim.platform.local.processes import Proc, spawn
+
+ENV = {"PATH": "/usr/sbin:/usr/bin:/bin"}
+
+
+class LocalMonitoring:
+    def __init__(self, run_dir: Path, monitoring: Path, ports: dict[str, int],
+                 scrape_interval: str, register: Callable[[Proc, str], None]) -> None:
+        self.dir = run_dir / "monitoring"
+        self.rules = sorted((monitoring / "prometheus" / "rules").glob("*.yml"))
+        self.alertmanager_config = monitoring / "alertmanager" / "alertmanager.yml"
+        self.ports = ports
+        self.interval = scrape_interval
+        self.register = register
+        self.procs: dict[str, Proc] = {}
+
+    def start(self) -> None:
+        for name in ("prometheus", "alertmanager", "node-exporter"):
+            (self.dir / name).mkdir(parents=True)
+        self._start("node-exporter", [
+            "prometheus-node-exporter",
+            f"--web.listen-address=127.0.0.1:{self.ports['node-exporter']}",
+            f"--collector.textfile.directory={self.dir / 'node-exporter'}"])
+        self._start("alertmanager", [
+            "prometheus-alertmanager", f"--config.file={self.alertmanager_config}",
+            f"--storage.path={self.dir / 'alertmanager'}",
+            f"--web.listen-address=127.0.0.1:{self.ports['alertmanager']}",
+            "--cluster.listen-address=",  # no HA gossip (it would listen on 0.0.0.0:9094)
+            "--log.level=warn"])
+        prom = self.dir / "prometheus"
+        (prom / "prometheus.yml").write_text(yaml.safe_dump(self._config(), sort_keys=False))
+        (prom / "targets.json").write_text("[]")
+        self._start("prometheus", [
+            "prometheus", f"--config.file={prom / 'prometheus.yml'}",
+            f"--storage.tsdb.path={prom / 'data'}",
+            f"--web.listen-address=127.0.0.1:{self.ports['prometheus']}",
+            "--storage.tsdb.retention.time=1d", "--log.level=warn"])
+
+    def _start(self, name: str, argv: list[str]) -> None:
+        proc = spawn(argv, env=ENV, cwd=self.dir / name, log_path=self.dir / name / "out.log")
+        self.procs[name] = proc
+        self.register(proc, name)
+
+    def _config(self) -> dict[str, object]:
+        def static(job: str, port: str, **extra: object) -> dict[str, object]:
+            return {"job_name": job, **extra,
+                    "static_configs": [{"targets": [f"127.0.0.1:{self.ports[port]}"]}]}
+
+        return {
+            "global": {"scrape_interval": self.interval, "evaluation_interval": self.interval},
+            "rule_files": [str(r) for r in self.rules],
+            "alerting": {"alertmanagers": [{"static_configs": [
+                {"targets": [f"127.0.0.1:{self.ports['alertmanager']}"]}]}]},
+            "scrape_configs": [
+                static("prometheus", "prometheus"),
+                static("alertmanager", "alertmanager"),
+                # The machine itself stands for every virtual node (they share its kernel).
+                static("node-exporter", "node-exporter"),
+                # One endpoint speaks for the kubelets' cAdvisor and for kube-state-metrics.
+                static("kube-state-metrics", "metrics", honor_labels=True),
+                {"job_name": "finch-pods", "honor_labels": True,
+                 "file_sd_configs": [{"files": [str(self.dir / "prometheus" / "targets.json")],
+                                      "refresh_interval": "5s"}]},
+            ],
+        }
+
+    def write_targets(self, pods: Iterable[Pod], namespace: str) -> None:
+        """Every scheduled pod's metrics port (a container port named `metrics`, or the
+        backend's `http`, which serves /metrics); the frontend's nginx has none."""
+        targets = []
+        for pod in pods:
+            if not pod.node or pod.deleting:
+                continue
+            for run in pod.containers:
+                if run.spec.image.startswith("finch-sim/finch-frontend"):
+                    continue
+                for name, port in run.spec.ports.items():
+                    if name not in ("metrics", "http"):
+                        continue
+                    targets.append({"targets": [f"127.0.0.1:{pod.env.ports[port]}"], "labels": {
+                        "namespace": namespace, "pod": pod.name, "container": run.spec.name,
+                        "job": pod.workload.labels.get("app", pod.workload.name)}})
+        path = self.dir / "prometheus" / "targets.json"
+        text = json.dumps(targets, indent=1)
+        if path.read_text() != text:
+            tmp = path.with_suffix(".tmp")
+            tmp.write_text(text)
+            tmp.replace(path)
+
+    def check_alive(self) -> str | None:
+        """The first monitoring process that has exited, with its last output; else None."""
+        for proc in self.procs.values():
+            if not proc.alive():
+                return f"{proc.argv[0]} exited: {proc.tail(10)}"
+        return None
+
+    def stop(self) -> None:
+        for proc in self.procs.values():
+            proc.terminate(5.0)
+        self.procs.clear()
