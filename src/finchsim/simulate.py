@@ -13,12 +13,13 @@ from pathlib import Path
 from rich.console import Console
 
 from finchsim.load.locust_run import LocustRun
+from finchsim.platform.local.autoscaler import DECISIONS_FILE
 from finchsim.platform.local.live import render_view, run_up
 from finchsim.platform.local.platform import LocalPlatform
 from finchsim.project import Project
 
 DATA_SIZE = "20MB"  # enough rows for real queries; seeds in about a second
-PROFILE = "baseline"
+PROFILE = "simulate"
 
 
 def simulate(project: Project, overlay: str, out: Console, err: Console,
@@ -47,7 +48,7 @@ def simulate(project: Project, overlay: str, out: Console, err: Console,
             result = run.collect()
         keep = project.root / "runs" / platform.run_id
         keep.mkdir(parents=True, exist_ok=True)
-        for name in ("hpa-decisions.jsonl",):
+        for name in (DECISIONS_FILE,):
             if (platform.run_dir / name).exists():
                 shutil.copy(platform.run_dir / name, keep / name)
         (keep / "load-result.json").write_text(json.dumps(result.to_dict(), indent=1))
@@ -73,7 +74,24 @@ def _summary(platform: LocalPlatform, result: object, replicas: list[tuple[float
         "backend replicas over time: " + " ".join(
             f"{t:.0f}s:{r.get('finch-backend', 0)}" for t, r in replicas[:: max(1, len(replicas)
                                                                                // 12)]),
+        *_rescales(keep / DECISIONS_FILE, time.time() - result.duration_s,
+                   platform.settings.timings.hpaDownscaleStabilization),
         f"Prometheus (while up): {platform.prometheus_url()}; evidence kept in "
         f"{keep}",
     ]
     return "\n".join(lines)
+
+
+def _rescales(decisions: Path, started_at: float, window: float) -> list[str]:
+    """Each HPA rescale during the load, with the reason the controller gave."""
+    lines = []
+    if decisions.exists():
+        for line in decisions.read_text().splitlines():
+            d = json.loads(line)
+            if d["desired"] != d["current"] and d["time"] >= started_at:
+                lines.append(f"  {d['time'] - started_at:4.0f}s {d['hpa']}: {d['current']}→"
+                             f"{d['desired']}: {d['reason']}")
+    head = "HPA rescales during the load:" if lines else (
+        "HPA rescales during the load: none (see the decision log for why)")
+    return [head, *lines, f"  (scale-in waits for the {window:.0f} s downscale stabilisation "
+            "window; a run this short may end before it)"]
