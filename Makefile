@@ -17,13 +17,13 @@ APT_PACKAGES := python3-venv postgresql-15 redis-server nginx-light prometheus \
 	prometheus-redis-exporter openssl wrk
 FRONTEND  := cluster/workload/frontend
 
-.PHONY: help setup test simulate validate up down lint typecheck clean
+.PHONY: help setup test simulate validate up down bench lint typecheck clean
 
 help:
 	@echo "make simulate   bring the Finch topology up locally, drive load, report, tear down"
 	@echo "make test       run the whole test suite (offline checks + real local services)"
 	@echo "make setup      install everything both need (idempotent)"
-	@echo "make validate | up | down | lint | typecheck | clean"
+	@echo "make validate | up | down | bench | lint | typecheck | clean"
 
 setup: $(VENV)/.apt-stamp $(VENV)/.pip-stamp $(FRONTEND)/dist/index.html
 	@$(BIN)/finchsim secrets >/dev/null
@@ -66,6 +66,10 @@ simulate: setup
 
 up: setup
 	$(BIN)/finchsim up
+
+# Benchmarks: bare service start times vs. the whole topology's time to ready, stack memory.
+bench: setup
+	$(BIN)/finchsim bench
 
 down:
 	@if [ -x $(BIN)/finchsim ]; then $(BIN)/finchsim down; else echo "nothing to do"; fi

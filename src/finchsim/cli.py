@@ -70,14 +70,28 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     return simulate(Project.locate(args.project), args.overlay, out, err)
 
 
+def cmd_bench(args: argparse.Namespace) -> int:
+    import signal
+
+    from finchsim.bench import bench
+
+    def interrupt(_sig: int, _frame: object) -> None:  # `finchsim down`, or a CI timeout
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, interrupt)
+    bench(Project.locate(args.project), args.overlay, out)
+    return 0
+
+
 COMMANDS: dict[str, tuple[Callable[[argparse.Namespace], int], str]] = {
     "validate": (cmd_validate, "check every input file and overlay offline"),
     "secrets": (cmd_secrets, "generate the git-ignored secrets the manifests need (idempotent)"),
     "simulate": (cmd_simulate, "bring the topology up, drive load, report, tear down"),
     "up": (cmd_up, "bring the topology up locally and keep it running until Ctrl-C or `down`"),
     "down": (cmd_down, "stop a running topology and remove everything it left"),
+    "bench": (cmd_bench, "measure start times (bare vs. whole topology) and stack memory"),
 }
-WITH_OVERLAY = ("simulate", "up")
+WITH_OVERLAY = ("simulate", "up", "bench")
 
 
 def build_parser() -> argparse.ArgumentParser:
