@@ -59,6 +59,7 @@ validate: setup
 
 test: setup
 	$(BIN)/finchsim validate
+	$(BIN)/mypy
 	$(BIN)/pytest
 
 simulate: setup

@@ -256,7 +256,8 @@ def check(kind: str, port: int, path: str, timeout: float) -> bool:
         if kind == "http":
             url = f"http://127.0.0.1:{port}{path}"
             with urllib.request.urlopen(url, timeout=timeout) as resp:
-                return 200 <= resp.status < 400
+                status: int = resp.status
+                return 200 <= status < 400
         with socket.create_connection(("127.0.0.1", port), timeout=timeout):
             return True
     except (OSError, urllib.error.URLError, ValueError):
