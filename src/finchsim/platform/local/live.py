@@ -51,6 +51,9 @@ def run_up(project: Project, overlay: str, out: Console, err: Console, *, hold: 
         raise KeyboardInterrupt
 
     previous = signal.signal(signal.SIGTERM, on_term)
+    # Ctrl-C must tear down even when started with SIGINT ignored (a background job of a
+    # non-interactive shell inherits that, and Python then installs no handler of its own).
+    previous_int = signal.signal(signal.SIGINT, signal.default_int_handler)
     started = time.monotonic()
     try:
         with Live(render_view(platform, events), console=err, refresh_per_second=2,
@@ -73,3 +76,4 @@ def run_up(project: Project, overlay: str, out: Console, err: Console, *, hold: 
     finally:
         platform.down()
         signal.signal(signal.SIGTERM, previous)
+        signal.signal(signal.SIGINT, previous_int)
