@@ -84,6 +84,17 @@ def test_rate_limit_rejects_beyond_burst_per_client_ip(platform: LocalPlatform) 
     assert accepted + rejected == 540
     # Another client address has its own budget.
     assert get(f"{base}/healthz/live", API, "198.18.7.8")[0] == 200
+    # The rejections are counted as ingress-nginx counts them (nginx flushes its log each 1 s).
+
+    def counted() -> dict[str, int]:
+        return {c.status: c.count for c in platform.snapshot_value.ingress if c.host == API
+                and c.method == "GET"}
+
+    wait_for(platform, lambda: counted().get("503", 0) >= rejected, 10, "rejections counted")
+    assert counted()["200"] >= accepted + 1
+    limited = query(platform, 'nginx_ingress_controller_requests{host="api.finch.example.com",'
+                              'status="503",service="finch-backend"}')
+    assert limited and float(limited[0]["value"][1]) >= rejected
 
 
 def query(platform: LocalPlatform, promql: str, timeout: float = 30) -> list[dict[str, Any]]:

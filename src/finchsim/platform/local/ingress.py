@@ -57,6 +57,8 @@ class Location:
     upstream: str
     rate_zone: str | None
     burst: int
+    ingress: str = ""  # which Ingress object and Service the path belongs to (for the log)
+    service: str = ""
 
 
 @dataclass(frozen=True)
@@ -106,6 +108,8 @@ def plan_servers(
                     upstream_name(rule.service, rule.port),
                     zone.name if zone else None,
                     burst,
+                    ing.name,
+                    rule.service,
                 )
                 for rule in ing.rules
                 if rule.host == host

@@ -35,8 +35,11 @@ def render_view(platform: LocalPlatform, events: list[str]) -> Group:
     hpas = "  ".join(f"{h.name}: {h.current}→{h.desired} "
                      + " ".join(f"{k} {v:.0f}%/{h.targets.get(k)}%" for k, v in
                                 h.utilization.items()) for h in snap.hpas)
+    rates = snap.ingress_rates
+    traffic = (f"ingress: {rates.requests:.1f} req/s, errors (5xx) {rates.errors:.1f}/s, "
+               f"rate-limited {rates.limited:.1f}/s")
     tail = Text("\n".join(events[-6:]), style="dim")
-    return Group(table, Text(hpas), tail)
+    return Group(table, Text(hpas), Text(traffic), tail)
 
 
 def run_up(project: Project, overlay: str, out: Console, err: Console, *, hold: bool,

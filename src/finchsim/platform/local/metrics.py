@@ -10,7 +10,12 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    Metric,
+    UnknownMetricFamily,
+)
 from prometheus_client.exposition import make_wsgi_app
 from prometheus_client.registry import Collector, CollectorRegistry
 
@@ -22,7 +27,7 @@ PHASES = ("Pending", "Running", "Succeeded", "Failed", "Unknown")
 def families(snap: Snapshot) -> list[Metric]:
     """Every cAdvisor and kube-state-metrics series the snapshot implies."""
     return [*_cadvisor(snap), *_pods(snap), *_workloads(snap), *_nodes(snap), *_hpas(snap),
-            *_cronjobs(snap)]
+            *_cronjobs(snap), *_ingress(snap)]
 
 
 def _cadvisor(snap: Snapshot) -> Iterator[Metric]:
@@ -189,6 +194,19 @@ def _cronjobs(snap: Snapshot) -> Iterator[Metric]:
         if cj.last_schedule is not None:
             schedule.add_metric([cj.namespace, cj.name], cj.last_schedule)
     yield from (last, schedule, created)
+
+
+def _ingress(snap: Snapshot) -> Iterator[Metric]:
+    """ingress-nginx's own request counter (the controller's /metrics, port 10254). Its name
+    has no `_total`, which prometheus_client would add to a counter: exposed untyped, which
+    PromQL's rate()/increase() treat the same."""
+    requests = UnknownMetricFamily(
+        "nginx_ingress_controller_requests", "The total number of client requests",
+        labels=["namespace", "ingress", "host", "service", "path", "method", "status"])
+    for c in snap.ingress:
+        requests.add_metric([c.namespace, c.ingress, c.host, c.service, c.path, c.method,
+                             c.status], c.count)
+    yield requests
 
 
 class _SnapshotCollector(Collector):

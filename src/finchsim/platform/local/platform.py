@@ -17,6 +17,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 import psutil
@@ -38,6 +39,7 @@ from finchsim.platform.local.processes import Proc, ProcessRegistry, spawn
 from finchsim.platform.local.runtimes import runtime_for
 from finchsim.platform.local.settings import LocalPlatformSettings, load_settings
 from finchsim.platform.local.snapshot import Snapshot
+from finchsim.platform.local.traffic import IngressTraffic
 from finchsim.platform.manifests import render
 from finchsim.platform.ports import free_port
 from finchsim.platform.topology import build_topology
@@ -67,6 +69,7 @@ class LocalPlatform(Platform):
         self.controller: Controller | None = None
         self.ingress: Proc | None = None
         self.monitoring: LocalMonitoring | None = None
+        self.traffic: IngressTraffic | None = None
         self.registry: ProcessRegistry | None = None
         self.ports: dict[str, int] = {}
         self.snapshot_value = Snapshot(time.time())
@@ -117,7 +120,7 @@ class LocalPlatform(Platform):
         assert self.controller is not None
         self.controller.tick()
         self.controller.sample()
-        self.snapshot_value = snapshot(self.controller)
+        self._refresh()
         self._sync_ingress()
         assert self.monitoring is not None
         self.monitoring.write_targets(self.controller.pods.values(),
@@ -134,6 +137,7 @@ class LocalPlatform(Platform):
         if self.ingress is not None:
             self.ingress.terminate(5.0)
             self.ingress = None
+        self.traffic = None
         if self.monitoring is not None:
             self.monitoring.stop()
             self.monitoring = None
@@ -182,6 +186,11 @@ class LocalPlatform(Platform):
                         "-subj", "/CN=finch.example.com", "-keyout", str(ingress_dir / "tls.key"),
                         "-out", str(ingress_dir / "tls.crt")], check=True, capture_output=True)
         (ingress_dir / "nginx.conf").write_text(self._ingress_config())
+        assert self.controller is not None
+        topo = self.controller.topology
+        limit_status = ControllerSettings.from_configmap(
+            topo.config.get("ingress-nginx-controller", {})).limit_req_status_code
+        self.traffic = IngressTraffic(ingress_dir / "access.log", topo.namespace, limit_status)
         self.ingress = spawn(["nginx", "-c", str(ingress_dir / "nginx.conf"), "-p",
                               str(ingress_dir)], env={"PATH": "/usr/sbin:/usr/bin"},
                              cwd=ingress_dir, log_path=ingress_dir / "nginx.out")
@@ -245,8 +254,13 @@ class LocalPlatform(Platform):
         return name
 
     def _refresh(self) -> None:
-        """An action's effect is visible at once to the queries, not only after a step."""
-        self.snapshot_value = snapshot(self._running())
+        """A new snapshot; actions call it too, so their effect is visible to the queries at
+        once, not only after the next step."""
+        snap = snapshot(self._running())
+        if self.traffic is not None:
+            self.traffic.read()
+            snap = replace(snap, ingress=self.traffic.totals(), ingress_rates=self.traffic.rates())
+        self.snapshot_value = snap
 
     def scale(self, deployment: str, replicas: int) -> None:
         self._running().replicas[self._workload(deployment)] = replicas

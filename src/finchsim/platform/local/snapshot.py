@@ -5,9 +5,10 @@ the `Platform` query methods all read it, so they can never disagree."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from finchsim.platform.base import NodeState
+from finchsim.platform.local.traffic import IngressCount, Rates
 
 
 @dataclass(frozen=True)
@@ -83,3 +84,5 @@ class Snapshot:
     workloads: tuple[WorkloadSnapshot, ...] = ()
     hpas: tuple[HpaSnapshot, ...] = ()
     cronjobs: tuple[CronJobSnapshot, ...] = ()
+    ingress: tuple[IngressCount, ...] = ()  # requests through the ingress since up
+    ingress_rates: Rates = field(default_factory=Rates)  # over the last few seconds
