@@ -88,7 +88,7 @@ def bare_start_times(project: Project, overlay: str) -> dict[str, float]:
     try:
         for w in order:
             ordinal = 0 if w.kind == "StatefulSet" else None
-            pod = ctl._create(w, f"{w.name}-0" if ordinal == 0 else f"{w.name}-bench", ordinal)
+            pod = ctl.create_pod(w, f"{w.name}-0" if ordinal == 0 else f"{w.name}-bench", ordinal)
             pod.node = "bench"
             pods.append(pod)
             times[w.name] = _time_to_ready(pod)

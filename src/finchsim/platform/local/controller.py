@@ -126,13 +126,13 @@ class Controller:
         self._reap()
         self.autoscaler.sync(now, self.pods.values(), self.replicas)
 
-    def _live(self, workload: str) -> list[Pod]:
+    def live_pods(self, workload: str) -> list[Pod]:
         return [p for p in self.pods.values() if p.workload.name == workload and not p.deleting
                 and p.workload.kind != "Job"]
 
     def _workloads(self) -> None:
         for name, w in self.topology.workloads.items():
-            live = self._live(name)
+            live = self.live_pods(name)
             views = [PodView(p.name, p.revision, p.ready, bool(p.node), p.created) for p in live]
             if w.kind == "StatefulSet":
                 ordinals = {int(p.name.rsplit("-", 1)[1]) for p in self.pods.values()
@@ -140,13 +140,13 @@ class Controller:
                 plan = plan_statefulset(views, self.replicas[name], self.revisions[name],
                                         ordinals)
                 if plan.ordinal is not None:
-                    self._create(w, f"{name}-{plan.ordinal}", plan.ordinal)
+                    self.create_pod(w, f"{name}-{plan.ordinal}", plan.ordinal)
             else:
                 plan = plan_deployment(views, self.replicas[name], self.revisions[name],
                                        w.max_surge, w.max_unavailable, w.recreate)
                 for _ in range(plan.create):
                     self.counter += 1
-                    self._create(w, f"{name}-{self.run_id[-5:]}-{self.counter:04d}", None)
+                    self.create_pod(w, f"{name}-{self.run_id[-5:]}-{self.counter:04d}", None)
             for victim in plan.delete:
                 self.delete_pod(victim)
 
@@ -157,9 +157,9 @@ class Controller:
         self.log(f"{workload}: rolling out revision {self.revisions[workload]}")
 
     def updated(self, workload: str) -> int:
-        return sum(1 for p in self._live(workload) if p.revision == self.revisions[workload])
+        return sum(1 for p in self.live_pods(workload) if p.revision == self.revisions[workload])
 
-    def _create(self, w: Workload, name: str, ordinal: int | None) -> Pod:
+    def create_pod(self, w: Workload, name: str, ordinal: int | None) -> Pod:
         pod_dir = self.run_dir / "pods" / name
         mounts = {}
         for c in w.containers + w.init_containers:
@@ -230,7 +230,7 @@ class Controller:
 
     def _job_pod(self, job: JobRun) -> None:
         name = f"{job.name}-{secrets.token_hex(3)[:5]}"
-        self._create(replace(job.cronjob.job, name=job.name), name, None)
+        self.create_pod(replace(job.cronjob.job, name=job.name), name, None)
         job.pods.append(name)
 
     def _jobs(self, now: float) -> None:

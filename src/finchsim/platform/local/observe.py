@@ -25,7 +25,7 @@ def snapshot(ctl: Controller) -> Snapshot:
     pods = tuple(_pod(ctl, pod, ns) for pod in ctl.pods.values())
     workloads = []
     for name, w in ctl.topology.workloads.items():
-        live = ctl._live(name)
+        live = ctl.live_pods(name)
         ready = sum(1 for p in live if p.ready)
         workloads.append(WorkloadSnapshot(w.kind, ns, name, ctl.replicas[name], len(live),
                                           ready, ready, ctl.updated(name)))
