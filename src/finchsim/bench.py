@@ -17,7 +17,6 @@ import json
 import shutil
 import tempfile
 import time
-import urllib.request
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -98,7 +97,7 @@ def bare_start_times(project: Project, overlay: str) -> dict[str, float]:
                                      lambda _p, _l: None)
         started = time.monotonic()
         monitoring.start()
-        _wait_http(f"http://127.0.0.1:{ports['prometheus']}/-/ready", "prometheus")
+        _wait_http(ports["prometheus"], "/-/ready", "prometheus")
         times["monitoring (prometheus, alertmanager, node exporter)"] = (
             time.monotonic() - started)
     finally:
@@ -126,15 +125,12 @@ def _time_to_ready(pod: Pod) -> float:
     raise PlatformError(f"bench: {pod.name} not ready after {START_TIMEOUT:.0f}s: {logs}")
 
 
-def _wait_http(url: str, what: str) -> None:
+def _wait_http(port: int, path: str, what: str) -> None:
     deadline = time.monotonic() + START_TIMEOUT
-    while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(url, timeout=1):
-                return
-        except OSError:
-            time.sleep(0.1)
-    raise PlatformError(f"bench: {what} not ready after {START_TIMEOUT:.0f}s ({url})")
+    while not check("http", port, path, 1.0):
+        if time.monotonic() > deadline:
+            raise PlatformError(f"bench: {what} not ready after {START_TIMEOUT:.0f}s")
+        time.sleep(0.1)
 
 
 def _measure_memory(platform: LocalPlatform, result: BenchResult) -> None:

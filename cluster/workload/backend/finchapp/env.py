@@ -13,6 +13,8 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import NoReturn
 
+import redis
+
 from finchapp.profiles import ConfigError, CostProfile, load_profile
 
 
@@ -101,6 +103,17 @@ class Env:
     worker_metrics_addr: str
     worker_metrics_port: int
     profile: CostProfile
+
+    def redis_client(self, db: int) -> redis.Redis:
+        """A short-timeout client for one Redis database (health checks, queue gauges)."""
+        return redis.Redis(
+            host=self.redis_host,
+            port=self.redis_port,
+            db=db,
+            password=self.redis_password or None,
+            socket_timeout=self.health_timeout,
+            socket_connect_timeout=self.health_timeout,
+        )
 
 
 def read_env(env: Mapping[str, str] | None = None) -> Env:

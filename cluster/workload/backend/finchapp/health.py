@@ -48,14 +48,7 @@ def _database() -> DatabaseError | None:
 
 def _cache() -> redis.RedisError | None:
     env = settings.FINCH_ENV
-    client = redis.Redis(
-        host=env.redis_host,
-        port=env.redis_port,
-        db=env.redis_cache_db,
-        password=env.redis_password or None,
-        socket_timeout=env.health_timeout,
-        socket_connect_timeout=env.health_timeout,
-    )
+    client = env.redis_client(env.redis_cache_db)
     try:
         client.ping()
     except redis.RedisError as exc:

@@ -53,14 +53,7 @@ class QueueLengthCollector(Collector):
         gauge = GaugeMetricFamily(
             "finch_celery_queue_length", "Messages waiting in the Redis broker", labels=["queue"]
         )
-        client = redis.Redis(
-            host=env.redis_host,
-            port=env.redis_port,
-            db=env.redis_broker_db,
-            password=env.redis_password or None,
-            socket_timeout=env.health_timeout,
-            socket_connect_timeout=env.health_timeout,
-        )
+        client = env.redis_client(env.redis_broker_db)
         try:
             for queue in QUEUES:
                 gauge.add_metric([queue], float(client.llen(queue)))  # type: ignore[arg-type]
