@@ -58,6 +58,8 @@ validate: setup
 	$(BIN)/finchsim validate
 
 test: setup
+	$(BIN)/ruff check src tests
+	$(BIN)/ruff format --check src tests
 	$(BIN)/finchsim validate
 	$(BIN)/mypy
 	$(BIN)/pytest

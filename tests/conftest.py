@@ -45,5 +45,9 @@ def run_cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[
     """Run the real `finchsim` entry point in a subprocess, as a user would."""
     return subprocess.run(
         [sys.executable, "-m", "finchsim.cli", *args],
-        capture_output=True, text=True, cwd=cwd or REPO, timeout=300, check=False,
+        capture_output=True,
+        text=True,
+        cwd=cwd or REPO,
+        timeout=300,
+        check=False,
     )

@@ -91,15 +91,16 @@ def bare_start_times(project: Project, overlay: str) -> dict[str, float]:
             pod.node = "bench"
             pods.append(pod)
             times[w.name] = _time_to_ready(pod)
-        ports = {name: free_port() for name in ("prometheus", "alertmanager", "node-exporter",
-                                                "metrics")}
-        monitoring = LocalMonitoring(run_dir, project.cluster / "monitoring", ports, "5s",
-                                     lambda _p, _l: None)
+        ports = {
+            name: free_port() for name in ("prometheus", "alertmanager", "node-exporter", "metrics")
+        }
+        monitoring = LocalMonitoring(
+            run_dir, project.cluster / "monitoring", ports, "5s", lambda _p, _l: None
+        )
         started = time.monotonic()
         monitoring.start()
         _wait_http(ports["prometheus"], "/-/ready", "prometheus")
-        times["monitoring (prometheus, alertmanager, node exporter)"] = (
-            time.monotonic() - started)
+        times["monitoring (prometheus, alertmanager, node exporter)"] = time.monotonic() - started
     finally:
         if monitoring is not None:
             monitoring.stop()
@@ -116,9 +117,15 @@ def _time_to_ready(pod: Pod) -> float:
     started = time.monotonic()
     while time.monotonic() - started < START_TIMEOUT:
         pod.step(time.monotonic())
-        if pod.phase == "Running" and all(r.running for r in pod.containers) and all(
+        if (
+            pod.phase == "Running"
+            and all(r.running for r in pod.containers)
+            and all(
                 check(*pod.probe_target(r, r.spec.readiness), 1.0)
-                for r in pod.containers if r.spec.readiness is not None):
+                for r in pod.containers
+                if r.spec.readiness is not None
+            )
+        ):
             return time.monotonic() - started
         time.sleep(0.1)
     logs = {r.spec.name: (r.proc.tail(5) if r.proc else "") for r in pod.containers}
@@ -169,15 +176,27 @@ def _report(result: BenchResult, project: Project, out: Console) -> None:
     table.add_row("whole topology to ready", f"{result.time_to_ready_s:.1f} s")
     for name, mib in sorted(result.pss_mib.items(), key=lambda kv: -kv[1]):
         table.add_row(f"PSS: {name}", f"{mib:.0f} MiB")
-    table.add_row(f"stack memory, {result.processes} processes (PSS)",
-                  f"{sum(result.pss_mib.values()):.0f} MiB")
-    table.add_row("stack memory (RSS, counts shared pages twice)",
-                  f"{result.rss_mib_total:.0f} MiB")
+    table.add_row(
+        f"stack memory, {result.processes} processes (PSS)",
+        f"{sum(result.pss_mib.values()):.0f} MiB",
+    )
+    table.add_row(
+        "stack memory (RSS, counts shared pages twice)", f"{result.rss_mib_total:.0f} MiB"
+    )
     out.print(table)
     keep = project.root / "runs" / f"bench-{time.strftime('%Y%m%d-%H%M%S')}.json"
     keep.parent.mkdir(exist_ok=True)
-    keep.write_text(json.dumps({**asdict(result), "bare_sum_s": result.bare_sum_s,
-                                "machine": {"cpus": psutil.cpu_count(),
-                                            "memory_gib": round(psutil.virtual_memory().total
-                                                                / 2**30, 1)}}, indent=1))
+    keep.write_text(
+        json.dumps(
+            {
+                **asdict(result),
+                "bare_sum_s": result.bare_sum_s,
+                "machine": {
+                    "cpus": psutil.cpu_count(),
+                    "memory_gib": round(psutil.virtual_memory().total / 2**30, 1),
+                },
+            },
+            indent=1,
+        )
+    )
     out.print(f"kept in {keep}")

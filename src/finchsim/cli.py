@@ -103,15 +103,21 @@ def build_parser() -> argparse.ArgumentParser:
         "4 steady state deviated, 5 platform failure, 130 interrupted",
     )
     parser.add_argument("--version", action="version", version=f"finchsim {__version__}")
-    parser.add_argument("--project", metavar="DIR",
-                        help="the finch-sim checkout to use (default: found from the cwd)")
+    parser.add_argument(
+        "--project",
+        metavar="DIR",
+        help="the finch-sim checkout to use (default: found from the cwd)",
+    )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name, (func, help_text) in COMMANDS.items():
         cmd = sub.add_parser(name, help=help_text, description=help_text)
         cmd.set_defaults(func=func)
         if name in WITH_OVERLAY:
-            cmd.add_argument("--overlay", default="production",
-                             help="which overlay of cluster/overlays to run (default: production)")
+            cmd.add_argument(
+                "--overlay",
+                default="production",
+                help="which overlay of cluster/overlays to run (default: production)",
+            )
     return parser
 
 

@@ -1,11 +1,11 @@
 """The one exception tree of finchsim. Library code raises these; only the CLI exits.
 
-    FinchsimError                 unexpected failure            exit 1
-    ├── InputError                invalid input file/overlay    exit 2
-    ├── TargetMissed              a target/SLO was not met      exit 3
-    ├── SteadyStateDeviated       a drill's steady state broke  exit 4
-    └── PlatformError             the platform failed           exit 5
-        └── CommandError          a subprocess failed (carries the pasteable command)
+FinchsimError                 unexpected failure            exit 1
+├── InputError                invalid input file/overlay    exit 2
+├── TargetMissed              a target/SLO was not met      exit 3
+├── SteadyStateDeviated       a drill's steady state broke  exit 4
+└── PlatformError             the platform failed           exit 5
+    └── CommandError          a subprocess failed (carries the pasteable command)
 """
 
 from __future__ import annotations

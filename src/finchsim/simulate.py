@@ -22,27 +22,35 @@ DATA_SIZE = "20MB"  # enough rows for real queries; seeds in about a second
 PROFILE = "simulate"
 
 
-def simulate(project: Project, overlay: str, out: Console, err: Console,
-             profile: str = PROFILE) -> int:
+def simulate(
+    project: Project, overlay: str, out: Console, err: Console, profile: str = PROFILE
+) -> int:
     """Run the whole loop once; return the exit code."""
     profile_path = project.loadtests / "profiles" / f"{profile}.yaml"
 
     def drive(platform: LocalPlatform) -> int:
         out.print(f"seeding {DATA_SIZE} of synthetic Finch data…")
-        platform.exec_in("finch-backend", ["python", "manage.py", "generate_data", "--size",
-                                           DATA_SIZE, "--seed", "42"])
+        platform.exec_in(
+            "finch-backend",
+            ["python", "manage.py", "generate_data", "--size", DATA_SIZE, "--seed", "42"],
+        )
         load_dir = platform.run_dir / "load"
         load_dir.mkdir()
         replicas: list[tuple[float, dict[str, int]]] = []
         started = time.monotonic()
-        with LocustRun(profile_path, platform.ingress_url("api.finch.example.com"), load_dir,
-                       project=project) as run:
+        with LocustRun(
+            profile_path, platform.ingress_url("api.finch.example.com"), load_dir, project=project
+        ) as run:
             out.print(f"driving the {profile!r} load profile through the ingress…")
             run.start()
             while run.running and time.monotonic() - started < run.deadline_s:
                 platform.step()
-                replicas.append((time.monotonic() - started,
-                                 {w.name: w.ready for w in platform.snapshot_value.workloads}))
+                replicas.append(
+                    (
+                        time.monotonic() - started,
+                        {w.name: w.ready for w in platform.snapshot_value.workloads},
+                    )
+                )
                 time.sleep(0.5)
             run.stop()  # no-op when Locust ended by itself
             result = run.collect()
@@ -61,8 +69,12 @@ def simulate(project: Project, overlay: str, out: Console, err: Console,
     return run_up(project, overlay, out, err, hold=False, then=drive)
 
 
-def _summary(platform: LocalPlatform, result: object, replicas: list[tuple[float,
-             dict[str, int]]], keep: Path) -> str:
+def _summary(
+    platform: LocalPlatform,
+    result: object,
+    replicas: list[tuple[float, dict[str, int]]],
+    keep: Path,
+) -> str:
     from finchsim.load.results import LoadResult
 
     assert isinstance(result, LoadResult)
@@ -71,13 +83,17 @@ def _summary(platform: LocalPlatform, result: object, replicas: list[tuple[float
         f"requests {result.requests}, failures {result.failures} "
         f"(rate-limited {result.rate_limited_total}), p50 {lat.p50:.0f} ms, "
         f"p95 {lat.p95:.0f} ms, p99 {lat.p99:.0f} ms over {result.duration_s}s",
-        "backend replicas over time: " + " ".join(
-            f"{t:.0f}s:{r.get('finch-backend', 0)}" for t, r in replicas[:: max(1, len(replicas)
-                                                                               // 12)]),
-        *_rescales(keep / DECISIONS_FILE, time.time() - result.duration_s,
-                   platform.settings.timings.hpaDownscaleStabilization),
-        f"Prometheus (while up): {platform.prometheus_url()}; evidence kept in "
-        f"{keep}",
+        "backend replicas over time: "
+        + " ".join(
+            f"{t:.0f}s:{r.get('finch-backend', 0)}"
+            for t, r in replicas[:: max(1, len(replicas) // 12)]
+        ),
+        *_rescales(
+            keep / DECISIONS_FILE,
+            time.time() - result.duration_s,
+            platform.settings.timings.hpaDownscaleStabilization,
+        ),
+        f"Prometheus (while up): {platform.prometheus_url()}; evidence kept in {keep}",
     ]
     return "\n".join(lines)
 
@@ -89,9 +105,18 @@ def _rescales(decisions: Path, started_at: float, window: float) -> list[str]:
         for line in decisions.read_text().splitlines():
             d = json.loads(line)
             if d["desired"] != d["current"] and d["time"] >= started_at:
-                lines.append(f"  {d['time'] - started_at:4.0f}s {d['hpa']}: {d['current']}→"
-                             f"{d['desired']}: {d['reason']}")
-    head = "HPA rescales during the load:" if lines else (
-        "HPA rescales during the load: none (see the decision log for why)")
-    return [head, *lines, f"  (scale-in waits for the {window:.0f} s downscale stabilisation "
-            "window; a run this short may end before it)"]
+                lines.append(
+                    f"  {d['time'] - started_at:4.0f}s {d['hpa']}: {d['current']}→"
+                    f"{d['desired']}: {d['reason']}"
+                )
+    head = (
+        "HPA rescales during the load:"
+        if lines
+        else ("HPA rescales during the load: none (see the decision log for why)")
+    )
+    return [
+        head,
+        *lines,
+        f"  (scale-in waits for the {window:.0f} s downscale stabilisation "
+        "window; a run this short may end before it)",
+    ]

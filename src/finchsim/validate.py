@@ -60,8 +60,12 @@ def validate_project(project: Project, progress: Callable[[str], None] | None = 
 def harness_files(project: Project) -> list[Path]:
     """Every harness YAML file: scenarios, loadtests, analysis, and the platform settings."""
     found: list[Path] = []
-    for folder in (project.scenarios, project.loadtests, project.analysis,
-                   project.cluster / "local"):
+    for folder in (
+        project.scenarios,
+        project.loadtests,
+        project.analysis,
+        project.cluster / "local",
+    ):
         found += sorted(p for p in folder.rglob("*.y*ml") if p.suffix in (".yaml", ".yml"))
     return found
 

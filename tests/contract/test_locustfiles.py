@@ -64,8 +64,9 @@ class FakeIngress:
     def ips(self) -> set[str]:
         return {ip for ip, *_ in self.seen}
 
-    def answer(self, ip: str, host: str, method: str, path: str, etag: str | None,
-               body: bytes) -> tuple[int, dict[str, str], bytes]:
+    def answer(
+        self, ip: str, host: str, method: str, path: str, etag: str | None, body: bytes
+    ) -> tuple[int, dict[str, str], bytes]:
         with self.lock:
             sent_before = sum(1 for seen_ip, *_ in self.seen if seen_ip == ip)
             status, headers, payload = self._route(host, method, path, etag, body)
@@ -74,8 +75,9 @@ class FakeIngress:
             self.seen.append((ip, host, method, path, status))
         return status, headers, payload
 
-    def _route(self, host: str, method: str, path: str, etag: str | None,
-               body: bytes) -> tuple[int, dict[str, str], bytes]:
+    def _route(
+        self, host: str, method: str, path: str, etag: str | None, body: bytes
+    ) -> tuple[int, dict[str, str], bytes]:
         bare = path.split("?")[0]
         if host == "finch.example.com" and bare in STATIC:
             text, cache = STATIC[bare]
@@ -102,8 +104,12 @@ def _handler(ingress: FakeIngress) -> type[BaseHTTPRequestHandler]:
         def _serve(self) -> None:
             body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
             status, headers, payload = ingress.answer(
-                self.headers.get("X-Forwarded-For", "-"), self.headers.get("Host", ""),
-                self.command, self.path, self.headers.get("If-None-Match"), body,
+                self.headers.get("X-Forwarded-For", "-"),
+                self.headers.get("Host", ""),
+                self.command,
+                self.path,
+                self.headers.get("If-None-Match"),
+                body,
             )
             self.send_response(status)
             for key, value in headers.items():
@@ -175,8 +181,16 @@ def test_smoke_profile_runs_and_totals_match_the_server(
     assert result.stop_reason == "stages done"
     assert result.users_started == 2 and len(ingress.ips()) == 2 == result.client_ips
     names = {e.name for e in result.endpoints}
-    assert {"/api/meta", "/api/accounts/[id]/summary", "/api/transactions", "/api/compute",
-            "/api/tasks/stats", "[spa] /", "[spa] /config.js", "[spa] /assets/[hashed]"} <= names
+    assert {
+        "/api/meta",
+        "/api/accounts/[id]/summary",
+        "/api/transactions",
+        "/api/compute",
+        "/api/tasks/stats",
+        "[spa] /",
+        "[spa] /config.js",
+        "[spa] /assets/[hashed]",
+    } <= names
     # The browser cache: hashed assets fetched once, index.html revalidated (304) on reloads.
     paths = Counter((path, status) for _, _, _, path, status in ingress.seen)
     assert paths[("/assets/index-abc123.js", 200)] == 1
@@ -188,7 +202,9 @@ def test_smoke_profile_runs_and_totals_match_the_server(
 
 def test_shared_ip_is_rate_limited_and_counted(ingress: FakeIngress, tmp_path: Path) -> None:
     ingress.limit_per_ip = 15
-    path = write_profile(tmp_path, """\
+    path = write_profile(
+        tmp_path,
+        """\
         stages: [{duration: 4s, users: 3, spawnRate: 3}]
         users:
           ApiUser: {weight: 1, wait: {type: constant, seconds: 0.1}}
@@ -196,7 +212,8 @@ def test_shared_ip_is_rate_limited_and_counted(ingress: FakeIngress, tmp_path: P
         sharedClientIp: true
         maxRequests: 1000
         maxDuration: 10s
-    """)
+    """,
+    )
     result, _ = run_profile(path, ingress, tmp_path / "run")
     limited = ingress.statuses()[429]
     print("server:", ingress.statuses(), "locust:", result.rate_limited)
@@ -210,14 +227,17 @@ def test_shared_ip_is_rate_limited_and_counted(ingress: FakeIngress, tmp_path: P
 
 
 def test_max_requests_ends_the_run_exactly(ingress: FakeIngress, tmp_path: Path) -> None:
-    path = write_profile(tmp_path, """\
+    path = write_profile(
+        tmp_path,
+        """\
         stages: [{duration: 60s, users: 4, spawnRate: 4}]
         users:
           ApiUser: {weight: 1, wait: {type: constant, seconds: 0.05}}
           BrowserUser: {weight: 1, wait: {type: constant, seconds: 0.05}}
         maxRequests: 40
         maxDuration: 60s
-    """)
+    """,
+    )
     result, _ = run_profile(path, ingress, tmp_path / "run")
     assert result.stop_reason == "maxRequests reached"
     assert len(ingress.seen) == 40 == result.requests
@@ -236,8 +256,13 @@ def test_non_loopback_base_url_is_refused(tmp_path: Path) -> None:
 def test_a_locust_that_does_not_start_raises_with_its_log(
     ingress: FakeIngress, tmp_path: Path
 ) -> None:
-    run = LocustRun(REPO / "loadtests/profiles/smoke.yaml", ingress.base_url, tmp_path,
-                    project=Project(REPO), startup_timeout=0.01)
+    run = LocustRun(
+        REPO / "loadtests/profiles/smoke.yaml",
+        ingress.base_url,
+        tmp_path,
+        project=Project(REPO),
+        startup_timeout=0.01,
+    )
     with pytest.raises(PlatformError, match=r"did not start within 0\.01s; last lines of"):
         run.start()
     assert not run.running
@@ -246,12 +271,15 @@ def test_a_locust_that_does_not_start_raises_with_its_log(
 def test_stop_ends_a_running_locust_and_keeps_its_reports(
     ingress: FakeIngress, tmp_path: Path
 ) -> None:
-    path = write_profile(tmp_path, """\
+    path = write_profile(
+        tmp_path,
+        """\
         stages: [{duration: 60s, users: 2, spawnRate: 2}]
         users: {ApiUser: {wait: {type: constant, seconds: 0.1}}, BrowserUser: {weight: 0}}
         maxRequests: 10000
         maxDuration: 60s
-    """)
+    """,
+    )
     with LocustRun(path, ingress.base_url, tmp_path / "run", project=Project(REPO)) as run:
         run.start()
         assert not run.wait(timeout=3), "a 60 s profile ended by itself within 3 s"

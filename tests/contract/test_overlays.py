@@ -35,9 +35,12 @@ def test_every_object_names_its_source_file(project: Project, target: str) -> No
 
 def test_overlays_render_their_namespaces(project: Project) -> None:
     # node-exporter needs host access, so it has a privileged namespace of its own.
-    expected = {"production": {"finch-production"}, "staging": {"finch-staging"},
-                "recommended": {"finch-production"},
-                "monitoring": {"finch-monitoring", "finch-node-exporter"}}
+    expected = {
+        "production": {"finch-production"},
+        "staging": {"finch-staging"},
+        "recommended": {"finch-production"},
+        "monitoring": {"finch-monitoring", "finch-node-exporter"},
+    }
     for target, namespaces in expected.items():
         found = {o.namespace for o in manifests.render(project, target) if o.namespace}
         assert found == namespaces, f"{target}: {found}"

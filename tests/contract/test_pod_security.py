@@ -42,8 +42,7 @@ def _own(container: Container, key: str) -> Any:
 
 def _capabilities_ok(pod: Pod, c: Container) -> bool:
     caps = _own(c, "capabilities") or {}
-    return "ALL" in (caps.get("drop") or []) and set(caps.get("add") or []) <= {
-        "NET_BIND_SERVICE"}
+    return "ALL" in (caps.get("drop") or []) and set(caps.get("add") or []) <= {"NET_BIND_SERVICE"}
 
 
 def _seccomp_ok(pod: Pod, c: Container) -> bool:
@@ -52,8 +51,9 @@ def _seccomp_ok(pod: Pod, c: Container) -> bool:
 
 
 CHECKS: dict[str, Callable[[Pod, Container], bool]] = {
-    "runAsNonRoot": lambda pod, c: _inherited(pod, c, "runAsNonRoot") is True
-    and _inherited(pod, c, "runAsUser") != 0,
+    "runAsNonRoot": lambda pod, c: (
+        _inherited(pod, c, "runAsNonRoot") is True and _inherited(pod, c, "runAsUser") != 0
+    ),
     "allowPrivilegeEscalation": lambda pod, c: _own(c, "allowPrivilegeEscalation") is False,
     "capabilities": _capabilities_ok,
     "seccompProfile": _seccomp_ok,
@@ -61,8 +61,9 @@ CHECKS: dict[str, Callable[[Pod, Container], bool]] = {
     "readOnlyRootFilesystem": lambda pod, c: _own(c, "readOnlyRootFilesystem") is True,
 }
 POD_CHECKS: dict[str, Callable[[Pod], bool]] = {
-    "hostNamespaces": lambda pod: not any(
-        pod.get(k) for k in ("hostNetwork", "hostPID", "hostIPC")),
+    "hostNamespaces": lambda pod: (
+        not any(pod.get(k) for k in ("hostNetwork", "hostPID", "hostIPC"))
+    ),
     "hostPath": lambda pod: not any("hostPath" in v for v in pod.get("volumes") or []),
 }
 
@@ -90,8 +91,10 @@ def violations(ref: str, obj: dict[str, Any]) -> list[str]:
     found: list[str] = []
     unknown = excepted - set(CHECKS) - set(POD_CHECKS)
     if unknown or (excepted and not reason):
-        found.append(f"{ref}: {EXCEPTION_ANNOTATION} must be '<check>,...: <reason>' with checks "
-                     f"from {sorted({*CHECKS, *POD_CHECKS})}; got {sorted(unknown)} / {reason!r}")
+        found.append(
+            f"{ref}: {EXCEPTION_ANNOTATION} must be '<check>,...: <reason>' with checks "
+            f"from {sorted({*CHECKS, *POD_CHECKS})}; got {sorted(unknown)} / {reason!r}"
+        )
     for name, pod_ok in POD_CHECKS.items():
         if name not in excepted and not pod_ok(pod):
             found.append(f"{ref}: pod: {name}")
@@ -124,15 +127,29 @@ def test_app_namespace_enforces_restricted(project: Project, target: str) -> Non
 
 BAD_DEPLOYMENT: dict[str, Any] = {
     "kind": "Deployment",
-    "spec": {"template": {"metadata": {}, "spec": {
-        "hostNetwork": True,
-        "volumes": [{"name": "root", "hostPath": {"path": "/"}}],
-        "initContainers": [{"name": "init", "securityContext": {"runAsNonRoot": True}}],
-        "containers": [{"name": "app", "securityContext": {
-            "runAsNonRoot": True, "runAsUser": 0, "allowPrivilegeEscalation": False,
-            "capabilities": {"drop": ["ALL"], "add": ["SYS_ADMIN"]},
-            "seccompProfile": {"type": "Unconfined"}, "readOnlyRootFilesystem": True}}],
-    }}},
+    "spec": {
+        "template": {
+            "metadata": {},
+            "spec": {
+                "hostNetwork": True,
+                "volumes": [{"name": "root", "hostPath": {"path": "/"}}],
+                "initContainers": [{"name": "init", "securityContext": {"runAsNonRoot": True}}],
+                "containers": [
+                    {
+                        "name": "app",
+                        "securityContext": {
+                            "runAsNonRoot": True,
+                            "runAsUser": 0,
+                            "allowPrivilegeEscalation": False,
+                            "capabilities": {"drop": ["ALL"], "add": ["SYS_ADMIN"]},
+                            "seccompProfile": {"type": "Unconfined"},
+                            "readOnlyRootFilesystem": True,
+                        },
+                    }
+                ],
+            },
+        }
+    },
 }
 
 

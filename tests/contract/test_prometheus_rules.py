@@ -49,6 +49,7 @@ def _named(problems: list[Problem], file: Path | str) -> list[Problem]:
 
 # --- the repository's files pass ------------------------------------------------------------
 
+
 def test_repository_has_rules_tests_and_dashboards() -> None:
     assert len(RULES) >= 3 and len(TESTS) == len(RULES) and len(DASHBOARDS) >= 2
     assert len(_alerts()) >= 20
@@ -114,15 +115,27 @@ def test_every_alert_has_a_firing_and_a_silent_test_case() -> None:
 
 
 @needs_amtool
-@pytest.mark.parametrize(("severity", "receiver"), [
-    ("critical", "critical"), ("warning", "warning"), ("info", "default")])
+@pytest.mark.parametrize(
+    ("severity", "receiver"),
+    [("critical", "critical"), ("warning", "warning"), ("info", "default")],
+)
 def test_alertmanager_routes_by_severity(severity: str, receiver: str) -> None:
-    out = run([find_tool("amtool"), "config", "routes", "test", f"--config.file={ALERTMANAGER}",
-               f"severity={severity}", "alertname=Any"])
+    out = run(
+        [
+            find_tool("amtool"),
+            "config",
+            "routes",
+            "test",
+            f"--config.file={ALERTMANAGER}",
+            f"severity={severity}",
+            "alertname=Any",
+        ]
+    )
     assert out.split() == [receiver]
 
 
 # --- broken inputs produce a Problem naming the file ----------------------------------------
+
 
 def test_broken_rule_file_is_reported(tmp_path: Path) -> None:
     bad = tmp_path / "bad.yml"
@@ -143,8 +156,8 @@ def test_unknown_rule_field_is_reported(tmp_path: Path) -> None:
 
 def test_broken_promql_names_file_and_expression() -> None:
     problems = promtool.check_expressions(
-        {"ok": "sum(rate(x[5m]))", "bad": "sum(rate(x[5m])", "worse": 'x{a="b"'},
-        file="dash.json")
+        {"ok": "sum(rate(x[5m]))", "bad": "sum(rate(x[5m])", "worse": 'x{a="b"'}, file="dash.json"
+    )
     assert [(p.file, p.field) for p in problems] == [("dash.json", "bad"), ("dash.json", "worse")]
     assert "parse error" in problems[0].message
 
@@ -157,23 +170,59 @@ def test_broken_dashboard_query_is_reported(tmp_path: Path) -> None:
     (tmp_path / "not-json.json").write_text("{")
     problems = promtool.check_dashboards([path, tmp_path / "not-json.json"])
     assert [(p.file, p.field) for p in problems] == [
-        (str(path), "panels[1].targets[0].expr"), (str(tmp_path / "not-json.json"), "")]
+        (str(path), "panels[1].targets[0].expr"),
+        (str(tmp_path / "not-json.json"), ""),
+    ]
 
 
 def test_grafana_variables_are_substituted() -> None:
-    exprs = promtool.grafana_expressions({"panels": [{"type": "row", "panels": [{"targets": [
-        {"expr": 'rate(x{ns=~"$namespace", p="${pod}"}[$__rate_interval])[${__range}:1m]'}]}]}]})
-    assert exprs == {"panels[0].panels[0].targets[0].expr":
-                     'rate(x{ns=~"grafana-var", p="grafana-var"}[5m])[5m:1m]'}
+    exprs = promtool.grafana_expressions(
+        {
+            "panels": [
+                {
+                    "type": "row",
+                    "panels": [
+                        {
+                            "targets": [
+                                {
+                                    "expr": 'rate(x{ns=~"$namespace", p="${pod}"}'
+                                    "[$__rate_interval])[${__range}:1m]"
+                                }
+                            ]
+                        }
+                    ],
+                }
+            ]
+        }
+    )
+    assert exprs == {
+        "panels[0].panels[0].targets[0].expr": (
+            'rate(x{ns=~"grafana-var", p="grafana-var"}[5m])[5m:1m]'
+        )
+    }
 
 
 def test_failing_rule_unit_test_is_reported(tmp_path: Path) -> None:
     (tmp_path / "rules.yml").write_text(
-        "groups:\n- name: g\n  rules:\n  - alert: Down\n    expr: up == 0\n    for: 1m\n")
+        "groups:\n- name: g\n  rules:\n  - alert: Down\n    expr: up == 0\n    for: 1m\n"
+    )
     failing = tmp_path / "failing.test.yml"
-    failing.write_text(yaml.safe_dump({"rule_files": ["rules.yml"], "tests": [{
-        "interval": "1m", "input_series": [{"series": 'up{job="a"}', "values": "0x10"}],
-        "alert_rule_test": [{"eval_time": "5m", "alertname": "Down", "exp_alerts": []}]}]}))
+    failing.write_text(
+        yaml.safe_dump(
+            {
+                "rule_files": ["rules.yml"],
+                "tests": [
+                    {
+                        "interval": "1m",
+                        "input_series": [{"series": 'up{job="a"}', "values": "0x10"}],
+                        "alert_rule_test": [
+                            {"eval_time": "5m", "alertname": "Down", "exp_alerts": []}
+                        ],
+                    }
+                ],
+            }
+        )
+    )
     problems = promtool.test_rules([failing])
     assert [p.file for p in problems] == [str(failing)]
     assert "Down" in problems[0].message
@@ -183,21 +232,45 @@ def test_missing_test_coverage_is_reported(tmp_path: Path) -> None:
     rules = tmp_path / "rules.yml"
     rules.write_text("groups:\n- name: g\n  rules:\n  - alert: Down\n    expr: up == 0\n")
     tests = tmp_path / "rules.test.yml"
-    tests.write_text(yaml.safe_dump({"tests": [{"alert_rule_test": [
-        {"eval_time": "1m", "alertname": "Down", "exp_alerts": [{"exp_labels": {}}]}]}]}))
+    tests.write_text(
+        yaml.safe_dump(
+            {
+                "tests": [
+                    {
+                        "alert_rule_test": [
+                            {
+                                "eval_time": "1m",
+                                "alertname": "Down",
+                                "exp_alerts": [{"exp_labels": {}}],
+                            }
+                        ]
+                    }
+                ]
+            }
+        )
+    )
     problems = promtool.alert_test_coverage([rules], [tests])
     assert [(p.file, p.field) for p in problems] == [(str(rules), "groups[0].rules[0]")]
     assert "stays silent" in problems[0].message
 
 
-@pytest.mark.parametrize(("old", "new", "field", "needle"), [
-    ("regex: Succeeded|Failed", "regex: Succeeded|(Failed", "", "regexp"),
-    ("honor_labels: true", "honour_labels: true", "", "honour_labels"),
-    ("- role: node", "- role: nodes", "scrape_configs[7].kubernetes_sd_configs[0].role", "nodes"),
-    ("- rules/*.yml", "- nothing/*.yml", "rule_files[0]", "matches no file"),
-])
+@pytest.mark.parametrize(
+    ("old", "new", "field", "needle"),
+    [
+        ("regex: Succeeded|Failed", "regex: Succeeded|(Failed", "", "regexp"),
+        ("honor_labels: true", "honour_labels: true", "", "honour_labels"),
+        (
+            "- role: node",
+            "- role: nodes",
+            "scrape_configs[7].kubernetes_sd_configs[0].role",
+            "nodes",
+        ),
+        ("- rules/*.yml", "- nothing/*.yml", "rule_files[0]", "matches no file"),
+    ],
+)
 def test_broken_prometheus_config_is_reported(
-        tmp_path: Path, old: str, new: str, field: str, needle: str) -> None:
+    tmp_path: Path, old: str, new: str, field: str, needle: str
+) -> None:
     shutil.copytree(PROMETHEUS / "rules", tmp_path / "rules")
     config = tmp_path / "prometheus.yml"
     text = (PROMETHEUS / "prometheus.yml").read_text()
@@ -210,8 +283,9 @@ def test_broken_prometheus_config_is_reported(
 
 def test_broken_rule_file_referenced_by_config_is_reported(tmp_path: Path) -> None:
     shutil.copytree(PROMETHEUS / "rules", tmp_path / "rules")
-    (tmp_path / "rules" / "broken.yml").write_text("groups:\n- name: g\n  rules:\n  - alert: A\n"
-                                                   "    expr: sum(\n")
+    (tmp_path / "rules" / "broken.yml").write_text(
+        "groups:\n- name: g\n  rules:\n  - alert: A\n    expr: sum(\n"
+    )
     config = tmp_path / "prometheus.yml"
     shutil.copy(PROMETHEUS / "prometheus.yml", config)
     problems = promtool.check_config(config)
@@ -230,6 +304,7 @@ def test_broken_alertmanager_config_is_reported(tmp_path: Path) -> None:
 
 # --- the kustomize build ships these files and meets Pod Security ---------------------------
 
+
 @pytest.fixture(scope="module")
 def rendered() -> list[Rendered]:
     return render(PROJECT, "monitoring")
@@ -240,8 +315,7 @@ def _configmap(rendered: list[Rendered], prefix: str) -> dict[str, str]:
     return dict(found["data"])
 
 
-def test_rendered_configmaps_carry_every_rule_file_and_dashboard(
-        rendered: list[Rendered]) -> None:
+def test_rendered_configmaps_carry_every_rule_file_and_dashboard(rendered: list[Rendered]) -> None:
     rules = _configmap(rendered, "prometheus-rules-")
     assert rules == {p.name: p.read_text() for p in RULES}
     assert set(_configmap(rendered, "grafana-dashboards-")) == {p.name for p in DASHBOARDS}
@@ -260,12 +334,20 @@ def test_rendered_objects_validate_against_kubernetes(rendered: list[Rendered]) 
 
 
 def test_pods_meet_restricted_pod_security(rendered: list[Rendered]) -> None:
-    levels = {r.name: r.obj["metadata"]["labels"]["pod-security.kubernetes.io/enforce"]
-              for r in rendered if r.kind == "Namespace"}
+    levels = {
+        r.name: r.obj["metadata"]["labels"]["pod-security.kubernetes.io/enforce"]
+        for r in rendered
+        if r.kind == "Namespace"
+    }
     assert levels["finch-monitoring"] == "restricted"
     workloads = [r for r in rendered if r.kind in {"Deployment", "DaemonSet", "StatefulSet"}]
     assert {r.name for r in workloads} >= {
-        "prometheus", "alertmanager", "grafana", "kube-state-metrics", "node-exporter"}
+        "prometheus",
+        "alertmanager",
+        "grafana",
+        "kube-state-metrics",
+        "node-exporter",
+    }
     for r in workloads:
         pod = r.obj["spec"]["template"]["spec"]
         for container in pod["containers"]:
@@ -276,8 +358,11 @@ def test_pods_meet_restricted_pod_security(rendered: list[Rendered]) -> None:
             assert ctx["readOnlyRootFilesystem"] is True, r.ref
             assert ctx["capabilities"]["drop"] == ["ALL"], r.ref
             assert "add" not in ctx["capabilities"], r.ref
-        host_access = pod.get("hostNetwork") or pod.get("hostPID") or any(
-            "hostPath" in v for v in pod.get("volumes", []))
+        host_access = (
+            pod.get("hostNetwork")
+            or pod.get("hostPID")
+            or any("hostPath" in v for v in pod.get("volumes", []))
+        )
         # Host access is only allowed in a namespace that is not labelled restricted.
         assert not host_access or levels[r.namespace] == "privileged", r.ref
         assert host_access or levels[r.namespace] == "restricted", r.ref

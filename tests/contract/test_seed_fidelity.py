@@ -35,26 +35,44 @@ ANN = 'metadata.annotations["nginx.ingress.kubernetes.io/{}"]'
 Row = tuple[str, str, str, str, Any]
 
 
-def _resources(envs: tuple[str, ...], kind: str, name: str, path: str,
-               req: tuple[str, str], lim: tuple[str, str]) -> list[Row]:
-    return [row for env in envs for row in (
-        (env, kind, name, f"{path}.requests.memory", req[0]),
-        (env, kind, name, f"{path}.requests.cpu", req[1]),
-        (env, kind, name, f"{path}.limits.memory", lim[0]),
-        (env, kind, name, f"{path}.limits.cpu", lim[1]),
-    )]
+def _resources(
+    envs: tuple[str, ...],
+    kind: str,
+    name: str,
+    path: str,
+    req: tuple[str, str],
+    lim: tuple[str, str],
+) -> list[Row]:
+    return [
+        row
+        for env in envs
+        for row in (
+            (env, kind, name, f"{path}.requests.memory", req[0]),
+            (env, kind, name, f"{path}.requests.cpu", req[1]),
+            (env, kind, name, f"{path}.limits.memory", lim[0]),
+            (env, kind, name, f"{path}.limits.cpu", lim[1]),
+        )
+    ]
 
 
 ROWS: list[Row] = [
     # Seed "Resource Allocation", identical in every environment (the seed gives one set).
-    *_resources(ENVS, "Deployment", "finch-frontend", FRONTEND,
-                ("128Mi", "100m"), ("256Mi", "200m")),
+    *_resources(
+        ENVS, "Deployment", "finch-frontend", FRONTEND, ("128Mi", "100m"), ("256Mi", "200m")
+    ),
     *_resources(ENVS, "Deployment", "finch-backend", BACKEND, ("512Mi", "250m"), ("1Gi", "500m")),
     *_resources(ENVS, "Deployment", "finch-worker", WORKER, ("256Mi", "200m"), ("512Mi", "400m")),
-    *_resources((PROD, STAGING), "StatefulSet", "finch-postgres", POSTGRES,
-                ("256Mi", "250m"), ("1Gi", "500m")),
-    *_resources((PROD, STAGING), "StatefulSet", "finch-redis", REDIS,
-                ("128Mi", "100m"), ("512Mi", "250m")),
+    *_resources(
+        (PROD, STAGING),
+        "StatefulSet",
+        "finch-postgres",
+        POSTGRES,
+        ("256Mi", "250m"),
+        ("1Gi", "500m"),
+    ),
+    *_resources(
+        (PROD, STAGING), "StatefulSet", "finch-redis", REDIS, ("128Mi", "100m"), ("512Mi", "250m")
+    ),
     # Replicas and rollout strategy.
     (PROD, "Deployment", "finch-frontend", "spec.replicas", 2),
     (PROD, "Deployment", "finch-backend", "spec.replicas", 3),
@@ -66,22 +84,52 @@ ROWS: list[Row] = [
     *[(env, "Deployment", "finch-beat", "spec.strategy.type", "Recreate") for env in ENVS],
     (PROD, "Deployment", "finch-frontend", "spec.strategy.rollingUpdate.maxUnavailable", 0),
     (PROD, "Deployment", "finch-backend", "spec.strategy.rollingUpdate.maxUnavailable", 1),
-    (PROD, "Deployment", "finch-worker", f"{CONTAINERS}[name=finch-worker].command",
-     ["celery", "-A", "finchapp", "worker", "--concurrency=4", "--loglevel=INFO"]),
-    (PROD, "Deployment", "finch-backend", "spec.template.spec.initContainers[name=migrate].command",
-     ["python", "manage.py", "migrate", "--noinput"]),
+    (
+        PROD,
+        "Deployment",
+        "finch-worker",
+        f"{CONTAINERS}[name=finch-worker].command",
+        ["celery", "-A", "finchapp", "worker", "--concurrency=4", "--loglevel=INFO"],
+    ),
+    (
+        PROD,
+        "Deployment",
+        "finch-backend",
+        "spec.template.spec.initContainers[name=migrate].command",
+        ["python", "manage.py", "migrate", "--noinput"],
+    ),
     # Autoscalers.
     (PROD, "HorizontalPodAutoscaler", "finch-backend-hpa", "spec.minReplicas", 3),
     (PROD, "HorizontalPodAutoscaler", "finch-backend-hpa", "spec.maxReplicas", 10),
     (PROD, "HorizontalPodAutoscaler", "finch-backend-hpa", "spec.metrics[0].resource.name", "cpu"),
-    (PROD, "HorizontalPodAutoscaler", "finch-backend-hpa",
-     "spec.metrics[0].resource.target.averageUtilization", 70),
-    (PROD, "HorizontalPodAutoscaler", "finch-backend-hpa", "spec.metrics[1].resource.name",
-     "memory"),
-    (PROD, "HorizontalPodAutoscaler", "finch-backend-hpa",
-     "spec.metrics[1].resource.target.averageUtilization", 80),
-    (PROD, "HorizontalPodAutoscaler", "finch-frontend-hpa",
-     "spec.metrics[0].resource.target.averageUtilization", 70),
+    (
+        PROD,
+        "HorizontalPodAutoscaler",
+        "finch-backend-hpa",
+        "spec.metrics[0].resource.target.averageUtilization",
+        70,
+    ),
+    (
+        PROD,
+        "HorizontalPodAutoscaler",
+        "finch-backend-hpa",
+        "spec.metrics[1].resource.name",
+        "memory",
+    ),
+    (
+        PROD,
+        "HorizontalPodAutoscaler",
+        "finch-backend-hpa",
+        "spec.metrics[1].resource.target.averageUtilization",
+        80,
+    ),
+    (
+        PROD,
+        "HorizontalPodAutoscaler",
+        "finch-frontend-hpa",
+        "spec.metrics[0].resource.target.averageUtilization",
+        70,
+    ),
     (PROD, "HorizontalPodAutoscaler", "finch-frontend-hpa", "spec.minReplicas", 2),
     (STAGING, "HorizontalPodAutoscaler", "finch-backend-hpa", "spec.minReplicas", 1),
     (STAGING, "HorizontalPodAutoscaler", "finch-backend-hpa", "spec.maxReplicas", 3),
@@ -100,8 +148,13 @@ ROWS: list[Row] = [
     (PROD, "PersistentVolumeClaim", "finch-media", "spec.accessModes", ["ReadWriteMany"]),
     (STAGING, "PersistentVolumeClaim", "finch-media", "spec.accessModes", ["ReadWriteMany"]),
     # Images and the Redis configuration.
-    (PROD, "StatefulSet", "finch-postgres", f"{CONTAINERS}[name=postgres].image",
-     "postgres:15-alpine"),
+    (
+        PROD,
+        "StatefulSet",
+        "finch-postgres",
+        f"{CONTAINERS}[name=postgres].image",
+        "postgres:15-alpine",
+    ),
     (PROD, "StatefulSet", "finch-redis", f"{CONTAINERS}[name=redis].image", "redis:7-alpine"),
     (PROD, "StatefulSet", "finch-redis", f"{CONTAINERS}[name=redis].args[1]", "yes"),  # AOF
     (PROD, "StatefulSet", "finch-redis", f"{CONTAINERS}[name=redis].args[7]", "allkeys-lru"),
@@ -111,8 +164,7 @@ ROWS: list[Row] = [
     (PROD, "CronJob", "postgres-backup", "spec.concurrencyPolicy", "Forbid"),
     (PROD, "CronJob", "postgres-backup", f"{BACKUP}.image", "postgres:15-alpine"),
     (PROD, "CronJob", "postgres-backup", f"{BACKUP}.env[name=BACKUP_RETENTION_DAYS].value", "30"),
-    (STAGING, "CronJob", "postgres-backup", f"{BACKUP}.env[name=BACKUP_RETENTION_DAYS].value",
-     "7"),
+    (STAGING, "CronJob", "postgres-backup", f"{BACKUP}.env[name=BACKUP_RETENTION_DAYS].value", "7"),
     # Ingress: hosts, rate limit, TLS issuer, access control.
     (PROD, "Ingress", "finch-frontend", "spec.rules[0].host", "finch.example.com"),
     (PROD, "Ingress", "finch-api", "spec.rules[0].host", "api.finch.example.com"),
@@ -120,26 +172,42 @@ ROWS: list[Row] = [
     (PROD, "Ingress", "finch-api", ANN.format("limit-rpm"), "100"),
     (PROD, "Ingress", "finch-frontend", ANN.format("limit-rpm"), "100"),
     (PROD, "Ingress", "finch-api", ANN.format("cors-allow-origin"), "https://finch.example.com"),
-    (PROD, "Ingress", "finch-api", 'metadata.annotations["cert-manager.io/cluster-issuer"]',
-     "letsencrypt-prod"),
+    (
+        PROD,
+        "Ingress",
+        "finch-api",
+        'metadata.annotations["cert-manager.io/cluster-issuer"]',
+        "letsencrypt-prod",
+    ),
     (STAGING, "Ingress", "finch-frontend", "spec.rules[0].host", "staging.finch.example.com"),
     (STAGING, "Ingress", "finch-api", "spec.rules[0].host", "api.staging.finch.example.com"),
     (STAGING, "Ingress", "finch-api", ANN.format("auth-type"), "basic"),
     (STAGING, "Ingress", "finch-frontend", ANN.format("auth-secret"), "finch-basic-auth"),
     (STAGING, "Ingress", "finch-api", ANN.format("limit-rpm"), "100"),
     # The seed's network policy, verbatim.
-    (PROD, "NetworkPolicy", "frontend-to-backend", "spec.podSelector.matchLabels.app",
-     "finch-backend"),
-    (PROD, "NetworkPolicy", "frontend-to-backend",
-     "spec.ingress[0].from[0].podSelector.matchLabels.app", "finch-frontend"),
+    (
+        PROD,
+        "NetworkPolicy",
+        "frontend-to-backend",
+        "spec.podSelector.matchLabels.app",
+        "finch-backend",
+    ),
+    (
+        PROD,
+        "NetworkPolicy",
+        "frontend-to-backend",
+        "spec.ingress[0].from[0].podSelector.matchLabels.app",
+        "finch-frontend",
+    ),
     # The recommended overlay's corrections.
     (REC, "CronJob", "postgres-backup", "spec.schedule", "*/30 * * * *"),
     (REC, "CronJob", "postgres-backup", f"{BACKUP}.env[name=BACKUP_RETENTION_DAYS].value", "30"),
     (REC, "VerticalPodAutoscaler", "finch-backend-vpa", "spec.updatePolicy.updateMode", "Off"),
     (REC, "HorizontalPodAutoscaler", "finch-backend-hpa", "spec.metrics[0].resource.name", "cpu"),
     (REC, "HorizontalPodAutoscaler", "finch-backend-hpa", "spec.maxReplicas", 10),
-    *_resources((REC,), "StatefulSet", "finch-postgres", POSTGRES,
-                ("1Gi", "500m"), ("1Gi", "500m")),
+    *_resources(
+        (REC,), "StatefulSet", "finch-postgres", POSTGRES, ("1Gi", "500m"), ("1Gi", "500m")
+    ),
     *_resources((REC,), "StatefulSet", "finch-redis", REDIS, ("512Mi", "250m"), ("512Mi", "250m")),
     (REC, "StatefulSet", "finch-redis", f"{CONTAINERS}[name=redis].args[7]", "volatile-lru"),
     (REC, "StatefulSet", "finch-postgres", f"{VCT}.resources.requests.storage", "20Gi"),
@@ -183,15 +251,20 @@ def _find(project: Project, overlay: str, kind: str, name: str) -> Rendered:
     return found[0]
 
 
-@pytest.mark.parametrize(("overlay", "kind", "name", "path", "expected"), ROWS,
-                         ids=[f"{r[0]}-{r[1]}-{r[2]}-{r[3]}" for r in ROWS])
-def test_rendered_value_matches_seed(project: Project, overlay: str, kind: str, name: str,
-                                     path: str, expected: Any) -> None:
+@pytest.mark.parametrize(
+    ("overlay", "kind", "name", "path", "expected"),
+    ROWS,
+    ids=[f"{r[0]}-{r[1]}-{r[2]}-{r[3]}" for r in ROWS],
+)
+def test_rendered_value_matches_seed(
+    project: Project, overlay: str, kind: str, name: str, path: str, expected: Any
+) -> None:
     item = _find(project, overlay, kind, name)
     actual = lookup(item.obj, path)
     assert actual == expected, (
         f"{overlay}: {item.ref} {path}: expected {expected!r}, rendered {actual!r} "
-        f"(defined in {item.source})")
+        f"(defined in {item.source})"
+    )
 
 
 def test_lookup_reports_missing_fields() -> None:
@@ -209,9 +282,11 @@ def _pod_spec(obj: dict[str, Any]) -> dict[str, Any]:
 
 def _pod_total(spec: dict[str, Any], field: str, resource: str) -> float:
     """A pod's effective amount: the larger of its containers' sum and its largest init."""
+
     def amount(c: dict[str, Any]) -> float:
         value = c.get("resources", {}).get(field, {}).get(resource)
         return float(parse_quantity(value)) if value is not None else 0.0
+
     main = sum(amount(c) for c in spec.get("containers", []))
     return max([main, *(amount(c) for c in spec.get("initContainers", []))])
 
@@ -222,8 +297,10 @@ def _max_pods(item: Rendered, objects: tuple[Rendered, ...]) -> int:
         return 1  # concurrencyPolicy Forbid
     count = int(item.obj["spec"].get("replicas", 1))
     for hpa in objects:
-        if hpa.kind == "HorizontalPodAutoscaler" and \
-                hpa.obj["spec"]["scaleTargetRef"]["name"] == item.name:
+        if (
+            hpa.kind == "HorizontalPodAutoscaler"
+            and hpa.obj["spec"]["scaleTargetRef"]["name"] == item.name
+        ):
             count = int(hpa.obj["spec"]["maxReplicas"])
     strategy = item.obj["spec"].get("strategy", {})
     if item.kind == "Deployment" and strategy.get("type", "RollingUpdate") == "RollingUpdate":
@@ -243,8 +320,10 @@ def test_quota_covers_every_workload_at_maximum_scale(project: Project, overlay:
     problems = []
     for field in ("requests", "limits"):
         for resource in ("cpu", "memory"):
-            need = sum(_max_pods(w, objects) * _pod_total(_pod_spec(w.obj), field, resource)
-                       for w in workloads)
+            need = sum(
+                _max_pods(w, objects) * _pod_total(_pod_spec(w.obj), field, resource)
+                for w in workloads
+            )
             have = float(parse_quantity(quota[f"{field}.{resource}"]))
             if need > have:
                 problems.append(f"{field}.{resource}: workloads need {need}, quota has {have}")

@@ -38,15 +38,17 @@ def test_unknown_command_is_a_usage_error() -> None:
 def test_invalid_input_exits_2_listing_every_problem(
     scratch_project: Callable[[dict[str, str]], Project],
 ) -> None:
-    proj = scratch_project({
-        "analysis/targets.yaml": """\
+    proj = scratch_project(
+        {
+            "analysis/targets.yaml": """\
             apiVersion: finchsim/v1
             kind: Targets
             recovery: {rto: 30 minutes, rpo: 1h}
             ingress: {rateLimitPerIpPerMinute: 100}
             """,
-        "scenarios/drill.yaml": "apiVersion: finchsim/v1\nkind: Scenaro\n",
-    })
+            "scenarios/drill.yaml": "apiVersion: finchsim/v1\nkind: Scenaro\n",
+        }
+    )
     done = run_cli("--project", str(proj.root), "validate")
     assert done.returncode == 2, done.stderr
     assert done.stderr.splitlines() == [

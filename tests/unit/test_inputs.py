@@ -53,8 +53,9 @@ def test_yaml_syntax_error_names_line(tmp_path: Path) -> None:
     assert str(info.value).startswith("t.yaml: line 6: invalid YAML")
 
 
-@pytest.mark.parametrize(("text", "seconds"), [("90s", 90), ("30m", 1800), ("1h", 3600),
-                                               ("7d", 604800)])
+@pytest.mark.parametrize(
+    ("text", "seconds"), [("90s", 90), ("30m", 1800), ("1h", 3600), ("7d", 604800)]
+)
 def test_parse_duration(text: str, seconds: int) -> None:
     assert parse_duration(text) == seconds
 

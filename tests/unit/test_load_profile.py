@@ -13,11 +13,14 @@ from finchsim.load import check_loopback, load_profile
 from tests.conftest import REPO
 
 HEAD = "apiVersion: finchsim/v1\nkind: LoadProfile\n"
-MINIMAL = HEAD + """\
+MINIMAL = (
+    HEAD
+    + """\
 stages: [{duration: 20s, users: 5, spawnRate: 5}, {duration: 1m, users: 20, spawnRate: 2}]
 maxRequests: 100
 maxDuration: 2m
 """
+)
 
 
 def write(tmp_path: Path, text: str) -> Path:
@@ -35,7 +38,9 @@ def problems(tmp_path: Path, text: str) -> list[str]:
 def test_minimal_profile_fills_defaults_and_resolves_seconds(tmp_path: Path) -> None:
     profile = load_profile(write(tmp_path, MINIMAL))
     assert (profile.stages_seconds, profile.max_duration_seconds, profile.planned_seconds) == (
-        80, 120, 80,
+        80,
+        120,
+        80,
     )
     runtime = profile.runtime("p")
     assert runtime["name"] == "p"
@@ -47,8 +52,13 @@ def test_minimal_profile_fills_defaults_and_resolves_seconds(tmp_path: Path) -> 
     assert runtime["users"]["ApiUser"] == {
         "weight": 1,
         "wait": {"type": "between", "min": 1.0, "max": 3.0},
-        "tasks": {"accountSummary": 6, "listTransactions": 3, "createTransaction": 1,
-                  "compute": 1, "taskStats": 1},
+        "tasks": {
+            "accountSummary": 6,
+            "listTransactions": 3,
+            "createTransaction": 1,
+            "compute": 1,
+            "taskStats": 1,
+        },
     }
     assert runtime["hosts"] == {"api": "api.finch.example.com", "frontend": "finch.example.com"}
     assert (runtime["sharedClientIp"], runtime["verifyTls"]) == (False, False)
@@ -63,24 +73,46 @@ def test_maxduration_shorter_than_stages_caps_the_plan(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("change", "expected"),
     [
-        (("maxRequests: 100", "maxRequests: 0"),
-         ["maxRequests: Input should be greater than or equal to 1"]),
-        (("maxDuration: 2m", "maxDuration: 2 minutes"),
-         ["maxDuration: expected a duration like 30s, 30m, 1h or 7d, got '2 minutes'"]),
+        (
+            ("maxRequests: 100", "maxRequests: 0"),
+            ["maxRequests: Input should be greater than or equal to 1"],
+        ),
+        (
+            ("maxDuration: 2m", "maxDuration: 2 minutes"),
+            ["maxDuration: expected a duration like 30s, 30m, 1h or 7d, got '2 minutes'"],
+        ),
         (("duration: 20s", "duration: 0s"), ["stages[0].duration: must be longer than 0s"]),
-        (("users: 20,", "users: 0,"),
-         ["stages[1].users: Input should be greater than or equal to 1"]),
-        (("spawnRate: 2}", "spawnRate: 0}"),
-         ["stages[1].spawnRate: Input should be greater than 0"]),
-        (("spawnRate: 2}", "spawnRate: 2, user: 3}"),
-         ["stages[1].user: unknown field (check the spelling)"]),
-        (("maxRequests: 100", "maxRequests: 100\nmaxRequest: 5"),
-         ["maxRequest: unknown field (check the spelling)"]),
-        (("maxRequests: 100", "maxRequests: 100\nrateLimitStatuses: [200]"),
-         ["rateLimitStatuses[0]: Input should be greater than or equal to 400"]),
+        (
+            ("users: 20,", "users: 0,"),
+            ["stages[1].users: Input should be greater than or equal to 1"],
+        ),
+        (
+            ("spawnRate: 2}", "spawnRate: 0}"),
+            ["stages[1].spawnRate: Input should be greater than 0"],
+        ),
+        (
+            ("spawnRate: 2}", "spawnRate: 2, user: 3}"),
+            ["stages[1].user: unknown field (check the spelling)"],
+        ),
+        (
+            ("maxRequests: 100", "maxRequests: 100\nmaxRequest: 5"),
+            ["maxRequest: unknown field (check the spelling)"],
+        ),
+        (
+            ("maxRequests: 100", "maxRequests: 100\nrateLimitStatuses: [200]"),
+            ["rateLimitStatuses[0]: Input should be greater than or equal to 400"],
+        ),
     ],
-    ids=["maxRequests", "maxDuration", "zero-stage", "users", "spawnRate", "stage-typo",
-         "top-typo", "status"],
+    ids=[
+        "maxRequests",
+        "maxDuration",
+        "zero-stage",
+        "users",
+        "spawnRate",
+        "stage-typo",
+        "top-typo",
+        "status",
+    ],
 )
 def test_bad_field_is_reported_with_file_and_field(
     tmp_path: Path, change: tuple[str, str], expected: list[str]
@@ -93,30 +125,58 @@ def test_bad_field_is_reported_with_file_and_field(
 @pytest.mark.parametrize(
     ("users", "expected"),
     [
-        ("{ApiUser: {weight: 0}, BrowserUser: {weight: 0}}",
-         "users: at least one user class weight must be above 0"),
-        ("{ApiUser: {weight: -1}}",
-         "users.ApiUser.weight: Input should be greater than or equal to 0"),
-        ("{ApiUser: {tasks: {accountSummary: 0, listTransactions: 0, createTransaction: 0, "
-         "compute: 0, taskStats: 0}}}",
-         "users.ApiUser.tasks: at least one task weight must be above 0"),
-        ("{BrowserUser: {tasks: {pageView: -2}}}",
-         "users.BrowserUser.tasks.pageView: Input should be greater than or equal to 0"),
-        ("{BrowserUser: {tasks: {compute: 1}}}",
-         "users.BrowserUser.tasks.compute: unknown field (check the spelling)"),
+        (
+            "{ApiUser: {weight: 0}, BrowserUser: {weight: 0}}",
+            "users: at least one user class weight must be above 0",
+        ),
+        (
+            "{ApiUser: {weight: -1}}",
+            "users.ApiUser.weight: Input should be greater than or equal to 0",
+        ),
+        (
+            "{ApiUser: {tasks: {accountSummary: 0, listTransactions: 0, createTransaction: 0, "
+            "compute: 0, taskStats: 0}}}",
+            "users.ApiUser.tasks: at least one task weight must be above 0",
+        ),
+        (
+            "{BrowserUser: {tasks: {pageView: -2}}}",
+            "users.BrowserUser.tasks.pageView: Input should be greater than or equal to 0",
+        ),
+        (
+            "{BrowserUser: {tasks: {compute: 1}}}",
+            "users.BrowserUser.tasks.compute: unknown field (check the spelling)",
+        ),
         ("{MobileUser: {weight: 1}}", "users.MobileUser: unknown field (check the spelling)"),
-        ("{ApiUser: {wait: {type: between, min: 3, max: 1}}}",
-         "users.ApiUser.wait.between: min must not be above max"),
-        ("{ApiUser: {wait: {type: constantThroughput, perSecond: 0}}}",
-         "users.ApiUser.wait.constantThroughput.perSecond: Input should be greater than 0"),
-        ("{ApiUser: {wait: {type: constant, secs: 1}}}",
-         "users.ApiUser.wait.constant.seconds: Field required"),
-        ("{ApiUser: {wait: {type: poisson}}}",
-         "users.ApiUser.wait: Input tag 'poisson' found using 'type' does not match any of the "
-         "expected tags: 'between', 'constant', 'constantThroughput'"),
+        (
+            "{ApiUser: {wait: {type: between, min: 3, max: 1}}}",
+            "users.ApiUser.wait.between: min must not be above max",
+        ),
+        (
+            "{ApiUser: {wait: {type: constantThroughput, perSecond: 0}}}",
+            "users.ApiUser.wait.constantThroughput.perSecond: Input should be greater than 0",
+        ),
+        (
+            "{ApiUser: {wait: {type: constant, secs: 1}}}",
+            "users.ApiUser.wait.constant.seconds: Field required",
+        ),
+        (
+            "{ApiUser: {wait: {type: poisson}}}",
+            "users.ApiUser.wait: Input tag 'poisson' found using 'type' does not match any of the "
+            "expected tags: 'between', 'constant', 'constantThroughput'",
+        ),
     ],
-    ids=["all-classes-zero", "negative-weight", "all-tasks-zero", "negative-task", "task-typo",
-         "unknown-class", "between-order", "throughput-zero", "constant-field", "wait-type"],
+    ids=[
+        "all-classes-zero",
+        "negative-weight",
+        "all-tasks-zero",
+        "negative-task",
+        "task-typo",
+        "unknown-class",
+        "between-order",
+        "throughput-zero",
+        "constant-field",
+        "wait-type",
+    ],
 )
 def test_bad_user_mix_is_reported(tmp_path: Path, users: str, expected: str) -> None:
     lines = problems(tmp_path, MINIMAL + f"users: {users}\n")
@@ -147,16 +207,23 @@ def test_wrong_kind_is_refused(tmp_path: Path) -> None:
     ]
 
 
-@pytest.mark.parametrize("path", sorted((REPO / "loadtests/profiles").glob("*.yaml")),
-                         ids=lambda p: p.stem)
+@pytest.mark.parametrize(
+    "path", sorted((REPO / "loadtests/profiles").glob("*.yaml")), ids=lambda p: p.stem
+)
 def test_shipped_profile_loads(path: Path) -> None:
     profile = load_profile(path)
     assert profile.runtime(path.stem)["maxRequests"] == profile.maxRequests
 
 
 @pytest.mark.parametrize(
-    "url", ["http://127.0.0.1:8080", "https://127.0.0.1:8443/", "http://127.9.9.9:1",
-            "http://localhost:80", "https://[::1]:8443"],
+    "url",
+    [
+        "http://127.0.0.1:8080",
+        "https://127.0.0.1:8443/",
+        "http://127.9.9.9:1",
+        "http://localhost:80",
+        "https://[::1]:8443",
+    ],
 )
 def test_loopback_base_urls_are_accepted(url: str) -> None:
     check_loopback(url)
@@ -165,13 +232,19 @@ def test_loopback_base_urls_are_accepted(url: str) -> None:
 @pytest.mark.parametrize(
     ("url", "why"),
     [
-        ("http://10.0.0.5:80", "refusing a non-loopback host: load goes to 127.0.0.0/8, ::1 or "
-         "localhost"),
-        ("https://api.finch.example.com", "refusing a non-loopback host: load goes to "
-         "127.0.0.0/8, ::1 or localhost"),
+        (
+            "http://10.0.0.5:80",
+            "refusing a non-loopback host: load goes to 127.0.0.0/8, ::1 or localhost",
+        ),
+        (
+            "https://api.finch.example.com",
+            "refusing a non-loopback host: load goes to 127.0.0.0/8, ::1 or localhost",
+        ),
         ("127.0.0.1:8080", "expected http://HOST:PORT or https://HOST:PORT"),
-        ("http://127.0.0.1:8080/api", "expected no path: the Host header, not the URL, selects "
-         "the virtual host"),
+        (
+            "http://127.0.0.1:8080/api",
+            "expected no path: the Host header, not the URL, selects the virtual host",
+        ),
     ],
 )
 def test_other_base_urls_are_refused(url: str, why: str) -> None:

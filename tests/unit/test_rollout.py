@@ -26,14 +26,24 @@ def pods(spec: str) -> list[PodView]:
     """'o o n.' -> old ready, old ready, new not ready; created in that order."""
     out = []
     for i, word in enumerate(spec.split()):
-        out.append(PodView(f"p{i}", 2 if word[0] == "n" else 1, not word.endswith("."), True,
-                           float(i)))
+        out.append(
+            PodView(f"p{i}", 2 if word[0] == "n" else 1, not word.endswith("."), True, float(i))
+        )
     return out
 
 
-@pytest.mark.parametrize(("value", "total", "up", "expected"), [
-    (1, 10, True, 1), ("25%", 3, True, 1), ("25%", 3, False, 0), ("25%", 4, False, 1),
-    ("50%", 3, True, 2), ("10%", 10, False, 1), ("3", 10, True, 3)])
+@pytest.mark.parametrize(
+    ("value", "total", "up", "expected"),
+    [
+        (1, 10, True, 1),
+        ("25%", 3, True, 1),
+        ("25%", 3, False, 0),
+        ("25%", 4, False, 1),
+        ("50%", 3, True, 2),
+        ("10%", 10, False, 1),
+        ("3", 10, True, 3),
+    ],
+)
 def test_scaled_int_or_percent(value: int | str, total: int, up: bool, expected: int) -> None:
     assert scaled(value, total, up) == expected
 
@@ -45,14 +55,18 @@ def test_fenceposts_never_both_zero() -> None:
     assert surge_and_unavailable("10%", "10%", 5) == (1, 0)
 
 
-@pytest.mark.parametrize(("spec", "desired", "expected"), [
-    ("o o", 3, Plan(create=1)),  # steady state: the ReplicaSet adds the missing one
-    ("o o o o", 3, Plan(delete=("p3",))),  # surplus: the newest goes
-    ("o o. o", 2, Plan(delete=("p1",))),  # surplus: a not-ready pod goes before a ready one
-])
+@pytest.mark.parametrize(
+    ("spec", "desired", "expected"),
+    [
+        ("o o", 3, Plan(create=1)),  # steady state: the ReplicaSet adds the missing one
+        ("o o o o", 3, Plan(delete=("p3",))),  # surplus: the newest goes
+        ("o o. o", 2, Plan(delete=("p1",))),  # surplus: a not-ready pod goes before a ready one
+    ],
+)
 def test_steady_state_replicaset(spec: str, desired: int, expected: Plan) -> None:
     assert plan_deployment(pods(spec.replace("o", "n")), desired, 2, 1, 0) == Plan(
-        expected.create, tuple(expected.delete))
+        expected.create, tuple(expected.delete)
+    )
 
 
 def test_rolling_update_surge_1_unavailable_0_walks_one_pod_at_a_time() -> None:
@@ -87,8 +101,10 @@ def test_recreate_deletes_every_old_pod_before_creating() -> None:
 
 
 def sts(spec: str) -> list[PodView]:
-    return [PodView(f"db-{i}", 2 if w[0] == "n" else 1, not w.endswith("."), True, float(i))
-            for i, w in enumerate(spec.split())]
+    return [
+        PodView(f"db-{i}", 2 if w[0] == "n" else 1, not w.endswith("."), True, float(i))
+        for i, w in enumerate(spec.split())
+    ]
 
 
 def test_statefulset_ordered_ready_and_rolling_update() -> None:
@@ -108,18 +124,25 @@ def labelled(ready: list[bool], app: str = "web") -> list[tuple[dict[str, str], 
     return [({"app": app}, r) for r in ready]
 
 
-@pytest.mark.parametrize(("min_available", "max_unavailable", "ready", "expected", "allowed"), [
-    (None, 1, [True, True, True], 3, 1),  # the seed's maxUnavailable: 1 on 3 replicas
-    (None, 1, [True, True, False], 3, 0),  # one already down: no eviction
-    (None, 1, [True, True], 3, 0),  # one evicted, its replacement not there yet
-    (2, None, [True, True, True], 3, 1),
-    ("50%", None, [True, True, True], 3, 1),  # 50% of 3 rounds up to 2
-    (None, "50%", [True, True, True, True], 4, 2),
-    (1, None, [True], 1, 0),  # a single replica with minAvailable 1 can never be evicted
-])
-def test_pdb_disruptions_allowed(min_available: int | str | None,
-                                 max_unavailable: int | str | None, ready: list[bool],
-                                 expected: int, allowed: int) -> None:
+@pytest.mark.parametrize(
+    ("min_available", "max_unavailable", "ready", "expected", "allowed"),
+    [
+        (None, 1, [True, True, True], 3, 1),  # the seed's maxUnavailable: 1 on 3 replicas
+        (None, 1, [True, True, False], 3, 0),  # one already down: no eviction
+        (None, 1, [True, True], 3, 0),  # one evicted, its replacement not there yet
+        (2, None, [True, True, True], 3, 1),
+        ("50%", None, [True, True, True], 3, 1),  # 50% of 3 rounds up to 2
+        (None, "50%", [True, True, True, True], 4, 2),
+        (1, None, [True], 1, 0),  # a single replica with minAvailable 1 can never be evicted
+    ],
+)
+def test_pdb_disruptions_allowed(
+    min_available: int | str | None,
+    max_unavailable: int | str | None,
+    ready: list[bool],
+    expected: int,
+    allowed: int,
+) -> None:
     pdb = Pdb("web", {"app": "web"}, min_available, max_unavailable)
     pods_ = labelled(ready) + labelled([True, True], app="other")
     assert budget(pdb, pods_, expected).allowed == allowed

@@ -30,8 +30,12 @@ def test_counts_rates_and_rejections_across_partial_writes(tmp_path: Path) -> No
         out.write(text[50:])
     traffic.read()
     totals = {(c.host, c.method, c.status): c.count for c in traffic.totals()}
-    assert totals == {("api.example", "GET", "200"): 2, ("api.example", "GET", "503"): 1,
-                      ("api.example", "POST", "503"): 1, ("web.example", "GET", "200"): 1}
+    assert totals == {
+        ("api.example", "GET", "200"): 2,
+        ("api.example", "GET", "503"): 1,
+        ("api.example", "POST", "503"): 1,
+        ("web.example", "GET", "200"): 1,
+    }
     services = {c.host: (c.ingress, c.service, c.path) for c in traffic.totals()}
     assert services["web.example"] == ("finch-web", "finch-frontend", "/")
     rates = traffic.rates(window=5.0)

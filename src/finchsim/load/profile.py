@@ -125,8 +125,9 @@ class UserMix(Strict):
 
     @model_validator(mode="after")
     def _some(self) -> UserMix:
-        _not_all_zero({"ApiUser": self.ApiUser.weight, "BrowserUser": self.BrowserUser.weight},
-                      "user class")
+        _not_all_zero(
+            {"ApiUser": self.ApiUser.weight, "BrowserUser": self.BrowserUser.weight}, "user class"
+        )
         return self
 
 

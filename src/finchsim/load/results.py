@@ -107,9 +107,7 @@ def _ints(table: dict[str, int]) -> dict[int, int]:
 def read_result(prefix: Path, summary_file: Path, exit_code: int) -> LoadResult:
     """Build a LoadResult from `<prefix>.json`, `<prefix>_stats_history.csv` and the summary."""
     entries: list[dict[str, Any]] = json.loads(prefix.with_suffix(".json").read_text())
-    summary: dict[str, Any] = (
-        json.loads(summary_file.read_text()) if summary_file.is_file() else {}
-    )
+    summary: dict[str, Any] = json.loads(summary_file.read_text()) if summary_file.is_file() else {}
     merged: defaultdict[int, int] = defaultdict(int)
     per_s: defaultdict[int, int] = defaultdict(int)
     fails_per_s: defaultdict[int, int] = defaultdict(int)
@@ -122,10 +120,15 @@ def read_result(prefix: Path, summary_file: Path, exit_code: int) -> LoadResult:
             per_s[second] += count
         for second, count in _ints(entry["num_fail_per_sec"]).items():
             fails_per_s[second] += count
-        endpoints.append(EndpointStats(
-            method=entry["method"] or "", name=entry["name"], requests=entry["num_requests"],
-            failures=entry["num_failures"], latency=_latency(times, entry["num_requests"]),
-        ))
+        endpoints.append(
+            EndpointStats(
+                method=entry["method"] or "",
+                name=entry["name"],
+                requests=entry["num_requests"],
+                failures=entry["num_failures"],
+                latency=_latency(times, entry["num_requests"]),
+            )
+        )
     requests = sum(e.requests for e in endpoints)
     return LoadResult(
         profile=str(summary.get("profile", "")),
@@ -154,7 +157,8 @@ def _history(
                 if row["Name"] == "Aggregated":
                     p95 = row["95%"]
                     rows[int(row["Timestamp"])] = (
-                        int(row["User Count"]), float(p95) if p95 not in ("", "N/A") else 0.0
+                        int(row["User Count"]),
+                        float(p95) if p95 not in ("", "N/A") else 0.0,
                     )
     seconds = sorted(set(per_s) | set(rows))
     if not seconds:
@@ -163,8 +167,13 @@ def _history(
     users, p95 = 0, 0.0
     for second in range(seconds[0], seconds[-1] + 1):
         users, p95 = rows.get(second, (users, p95))
-        points.append(HistoryPoint(
-            time=second, users=users, rps=per_s.get(second, 0),
-            failures_per_s=fails_per_s.get(second, 0), p95_ms=p95,
-        ))
+        points.append(
+            HistoryPoint(
+                time=second,
+                users=users,
+                rps=per_s.get(second, 0),
+                failures_per_s=fails_per_s.get(second, 0),
+                p95_ms=p95,
+            )
+        )
     return tuple(points)

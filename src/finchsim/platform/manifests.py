@@ -75,23 +75,40 @@ def render(project: Project, target: str) -> list[Rendered]:
     targets = build_targets(project)
     if target not in targets:
         valid = ", ".join(sorted(targets)) or "none found"
-        raise InputError([Problem(project.rel(project.cluster), "", (
-            f"unknown overlay {target!r}; expected one of: {valid}"))])
+        raise InputError(
+            [
+                Problem(
+                    project.rel(project.cluster),
+                    "",
+                    (f"unknown overlay {target!r}; expected one of: {valid}"),
+                )
+            ]
+        )
     path = targets[target]
     where = project.rel(path)
     try:
         out = run([find_tool("kubectl"), "kustomize", str(path)])
     except CommandError as exc:
-        missing = [p for p in secret_files(project)
-                   if not p.exists() and p.name in exc.output]
+        missing = [p for p in secret_files(project) if not p.exists() and p.name in exc.output]
         if missing:
             # The usual cause on a fresh checkout: say what to run, not kustomize's stack.
-            raise InputError([Problem(project.rel(m), "", (
-                "generated secret file is missing: run `make setup` (or `finchsim secrets`)"))
-                for m in missing]) from exc
+            raise InputError(
+                [
+                    Problem(
+                        project.rel(m),
+                        "",
+                        (
+                            "generated secret file is missing: "
+                            "run `make setup` (or `finchsim secrets`)"
+                        ),
+                    )
+                    for m in missing
+                ]
+            ) from exc
         message = exc.output.strip().splitlines()[-1] if exc.output.strip() else str(exc)
-        raise InputError([Problem(f"{where}/kustomization.yaml", "",
-                                  f"kustomize build failed: {message}")]) from exc
+        raise InputError(
+            [Problem(f"{where}/kustomization.yaml", "", f"kustomize build failed: {message}")]
+        ) from exc
     objects: list[Rendered] = []
     for doc in yaml.safe_load_all(out):
         if not doc:

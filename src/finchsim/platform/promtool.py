@@ -25,12 +25,33 @@ from finchsim.project import Project
 IN_CLUSTER_CONFIG_DIR = "/etc/prometheus"
 # Mounted by Kubernetes into every pod with a service account token; absent on this machine.
 IN_CLUSTER_FILES = ("/var/run/secrets/kubernetes.io/serviceaccount/",)
-_FILE_KEYS = ("ca_file", "cert_file", "key_file", "credentials_file", "bearer_token_file",
-              "password_file")
+_FILE_KEYS = (
+    "ca_file",
+    "cert_file",
+    "key_file",
+    "credentials_file",
+    "bearer_token_file",
+    "password_file",
+)
 _K8S_ROLES = ("node", "service", "pod", "endpoints", "endpointslice", "ingress")
-_K8S_KEYS = {"role", "namespaces", "selectors", "api_server", "kubeconfig_file", "attach_metadata",
-             "follow_redirects", "enable_http2", "tls_config", "authorization", "basic_auth",
-             "oauth2", "proxy_url", "no_proxy", "proxy_from_environment", "bearer_token_file"}
+_K8S_KEYS = {
+    "role",
+    "namespaces",
+    "selectors",
+    "api_server",
+    "kubeconfig_file",
+    "attach_metadata",
+    "follow_redirects",
+    "enable_http2",
+    "tls_config",
+    "authorization",
+    "basic_auth",
+    "oauth2",
+    "proxy_url",
+    "no_proxy",
+    "proxy_from_environment",
+    "bearer_token_file",
+}
 # Grafana variables in dashboard queries, replaced by something PromQL parses.
 _GRAFANA_INTERVALS = re.compile(r"\$\{?(?:__rate_interval|__interval|__range)\b\}?")
 _GRAFANA_VARS = re.compile(r"\$\{?[A-Za-z_][A-Za-z0-9_]*(?::[a-z]+)?\}?")
@@ -139,7 +160,7 @@ def _map_files(node: Any, tmp: Path, config_dir: Path) -> None:
 
 def _resolve(value: str, config_dir: Path) -> Path:
     if value == IN_CLUSTER_CONFIG_DIR or value.startswith(IN_CLUSTER_CONFIG_DIR + "/"):
-        return config_dir / value[len(IN_CLUSTER_CONFIG_DIR):].lstrip("/")
+        return config_dir / value[len(IN_CLUSTER_CONFIG_DIR) :].lstrip("/")
     return config_dir / value  # an absolute `value` wins over config_dir
 
 
@@ -190,6 +211,7 @@ def check_config(path: Path, *, project: Project | None = None) -> list[Problem]
 def _original_lines(message: str, original: str) -> str:
     """promtool's YAML line numbers count lines of the temporary copy: point them at the first
     line of the user's file that holds the unknown field instead."""
+
     def fix(found: re.Match[str]) -> str:
         field = found.group(1)
         for number, line in enumerate(original.splitlines(), start=1):
@@ -206,8 +228,10 @@ def check_expressions(exprs: dict[str, str], *, file: str = "") -> list[Problem]
     if not exprs:
         return []
     keys = list(exprs)
-    groups = [{"name": f"expr-{i}", "rules": [{"record": "check:expr", "expr": exprs[k]}]}
-              for i, k in enumerate(keys)]
+    groups = [
+        {"name": f"expr-{i}", "rules": [{"record": "check:expr", "expr": exprs[k]}]}
+        for i, k in enumerate(keys)
+    ]
     with tempfile.TemporaryDirectory(prefix="finchsim-promql-") as tmp:
         rules = Path(tmp) / "expressions.yml"
         rules.write_text(yaml.safe_dump({"groups": groups}, sort_keys=False))
@@ -273,8 +297,9 @@ def check_dashboards(paths: Sequence[Path], *, project: Project | None = None) -
     return problems
 
 
-def alert_test_coverage(rule_files: Sequence[Path], test_files: Sequence[Path], *,
-                        project: Project | None = None) -> list[Problem]:
+def alert_test_coverage(
+    rule_files: Sequence[Path], test_files: Sequence[Path], *, project: Project | None = None
+) -> list[Problem]:
     """Every alert needs a unit test where it fires and one where it does not."""
     firing: set[str] = set()
     silent: set[str] = set()
@@ -288,12 +313,22 @@ def alert_test_coverage(rule_files: Sequence[Path], test_files: Sequence[Path], 
         for g, group in enumerate(groups):
             for r, rule in enumerate(group.get("rules") or []):
                 name = rule.get("alert")
-                missing = [kind for kind, seen in (("fires", firing), ("stays silent", silent))
-                           if name and name not in seen]
+                missing = [
+                    kind
+                    for kind, seen in (("fires", firing), ("stays silent", silent))
+                    if name and name not in seen
+                ]
                 if missing:
-                    problems.append(Problem(_show(rule_file, project), f"groups[{g}].rules[{r}]", (
-                        f"alert {name} has no promtool test case where it "
-                        + " and none where it ".join(missing))))
+                    problems.append(
+                        Problem(
+                            _show(rule_file, project),
+                            f"groups[{g}].rules[{r}]",
+                            (
+                                f"alert {name} has no promtool test case where it "
+                                + " and none where it ".join(missing)
+                            ),
+                        )
+                    )
     return problems
 
 
@@ -309,8 +344,9 @@ def monitoring_problems(project: Project) -> list[Problem]:
         *alert_test_coverage(rules, tests, project=project),
         *check_config(base / "prometheus" / "prometheus.yml", project=project),
         *check_alertmanager_config(base / "alertmanager" / "alertmanager.yml", project=project),
-        *check_dashboards(sorted((base / "grafana" / "dashboards").glob("*.json")),
-                          project=project),
+        *check_dashboards(
+            sorted((base / "grafana" / "dashboards").glob("*.json")), project=project
+        ),
     ]
 
 

@@ -51,9 +51,16 @@ def validate_objects(objects: Iterable[Rendered], crds: CrdSchemas) -> list[Prob
             else:
                 kubernetes_validate.validate(item.obj, KUBERNETES_VERSION, strict=True)
         except kubernetes_validate.SchemaNotFoundError:
-            problems.append(Problem(item.source, item.ref, (
-                f"no schema for {key[0]} {key[1]} in Kubernetes {KUBERNETES_VERSION} "
-                "(a custom resource needs its CRD in cluster/crds/)")))
+            problems.append(
+                Problem(
+                    item.source,
+                    item.ref,
+                    (
+                        f"no schema for {key[0]} {key[1]} in Kubernetes {KUBERNETES_VERSION} "
+                        "(a custom resource needs its CRD in cluster/crds/)"
+                    ),
+                )
+            )
         except jsonschema.ValidationError as exc:
             path = ".".join(str(p) for p in exc.absolute_path)
             field = f"{item.ref} {path}" if path else item.ref

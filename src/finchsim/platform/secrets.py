@@ -70,8 +70,13 @@ def _apr1(password: str) -> str:
     # nginx implements apr1 itself (no dependency on the libc's crypt()), in both plain nginx
     # and ingress-nginx, so the same file works on every platform.
     try:
-        done = subprocess.run(["openssl", "passwd", "-apr1", "-stdin"], input=password,
-                              capture_output=True, text=True, check=True)
+        done = subprocess.run(
+            ["openssl", "passwd", "-apr1", "-stdin"],
+            input=password,
+            capture_output=True,
+            text=True,
+            check=True,
+        )
     except (OSError, subprocess.CalledProcessError) as exc:
         raise PlatformError(f"cannot hash the staging password with openssl: {exc}") from exc
     return done.stdout.strip()

@@ -205,8 +205,7 @@ def build_topology(objects: list[Rendered]) -> Topology:
         namespace=sorted(namespaces)[0] if namespaces else "default",
         workloads=workloads,
         services={o["metadata"]["name"]: _service(o) for o in by_kind.get("Service", [])},
-        hpas={o["metadata"]["name"]: _hpa(o)
-              for o in by_kind.get("HorizontalPodAutoscaler", [])},
+        hpas={o["metadata"]["name"]: _hpa(o) for o in by_kind.get("HorizontalPodAutoscaler", [])},
         pdbs={o["metadata"]["name"]: _pdb(o) for o in by_kind.get("PodDisruptionBudget", [])},
         ingresses={o["metadata"]["name"]: _ingress(o) for o in by_kind.get("Ingress", [])},
         cronjobs={o["metadata"]["name"]: _cronjob(o, config) for o in by_kind.get("CronJob", [])},
@@ -228,8 +227,9 @@ def _config_data(objects: list[Rendered]) -> dict[str, dict[str, str]]:
         if item.kind == "ConfigMap":
             data[item.name] = {k: str(v) for k, v in (item.obj.get("data") or {}).items()}
         elif item.kind == "Secret":
-            decoded = {k: base64.b64decode(v).decode() for k, v in
-                       (item.obj.get("data") or {}).items()}
+            decoded = {
+                k: base64.b64decode(v).decode() for k, v in (item.obj.get("data") or {}).items()
+            }
             decoded.update(item.obj.get("stringData") or {})
             data[item.name] = decoded
     return data
@@ -245,7 +245,7 @@ def _env(spec: dict[str, Any], config: dict[str, dict[str, str]]) -> dict[str, s
         if "value" in var:
             env[var["name"]] = str(var["value"])
             continue
-        ref = (var.get("valueFrom") or {})
+        ref = var.get("valueFrom") or {}
         key_ref = ref.get("configMapKeyRef") or ref.get("secretKeyRef")
         if key_ref:
             value = config.get(key_ref["name"], {}).get(key_ref["key"])
@@ -331,8 +331,12 @@ def _hpa(obj: dict[str, Any]) -> Hpa:
 
 def _pdb(obj: dict[str, Any]) -> Pdb:
     spec = obj["spec"]
-    return Pdb(obj["metadata"]["name"], dict(spec["selector"].get("matchLabels") or {}),
-               spec.get("minAvailable"), spec.get("maxUnavailable"))
+    return Pdb(
+        obj["metadata"]["name"],
+        dict(spec["selector"].get("matchLabels") or {}),
+        spec.get("minAvailable"),
+        spec.get("maxUnavailable"),
+    )
 
 
 def _ingress(obj: dict[str, Any]) -> Ingress:
@@ -344,8 +348,9 @@ def _ingress(obj: dict[str, Any]) -> Ingress:
             port = backend["port"].get("number", backend["port"].get("name"))
             rules.append(IngressRule(rule["host"], backend["name"], port, path.get("path", "/")))
     tls = tuple(h for entry in spec.get("tls") or [] for h in entry.get("hosts") or [])
-    return Ingress(obj["metadata"]["name"], tuple(rules),
-                   dict(obj["metadata"].get("annotations") or {}), tls)
+    return Ingress(
+        obj["metadata"]["name"], tuple(rules), dict(obj["metadata"].get("annotations") or {}), tls
+    )
 
 
 def _cronjob(obj: dict[str, Any], config: dict[str, dict[str, str]]) -> CronJob:
@@ -365,8 +370,12 @@ def _cronjob(obj: dict[str, Any], config: dict[str, dict[str, str]]) -> CronJob:
         volumes=_volumes(pod, []),
     )
     deadline = job_spec.get("activeDeadlineSeconds")
-    return CronJob(obj["metadata"]["name"], spec["schedule"], job,
-                   time_zone=spec.get("timeZone", "Etc/UTC"),
-                   concurrency_policy=spec.get("concurrencyPolicy", "Allow"),
-                   backoff_limit=int(job_spec.get("backoffLimit", 6)),
-                   active_deadline=float(deadline) if deadline is not None else None)
+    return CronJob(
+        obj["metadata"]["name"],
+        spec["schedule"],
+        job,
+        time_zone=spec.get("timeZone", "Etc/UTC"),
+        concurrency_policy=spec.get("concurrencyPolicy", "Allow"),
+        backoff_limit=int(job_spec.get("backoffLimit", 6)),
+        active_deadline=float(deadline) if deadline is not None else None,
+    )

@@ -25,8 +25,9 @@ class _NoRedirect(urllib.request.HTTPRedirectHandler):
         return None
 
 
-def get(url: str, host: str, client_ip: str | None = None,
-        timeout: float = 10) -> tuple[int, dict[str, str]]:
+def get(
+    url: str, host: str, client_ip: str | None = None, timeout: float = 10
+) -> tuple[int, dict[str, str]]:
     headers = {"Host": host}
     if client_ip:
         headers["X-Forwarded-For"] = client_ip
@@ -38,8 +39,13 @@ def get(url: str, host: str, client_ip: str | None = None,
         return exc.code, dict(exc.headers)
 
 
-def wait_for(platform: LocalPlatform, condition: Callable[[], bool], timeout: float,
-             what: str, each: Callable[[], None] | None = None) -> None:
+def wait_for(
+    platform: LocalPlatform,
+    condition: Callable[[], bool],
+    timeout: float,
+    what: str,
+    each: Callable[[], None] | None = None,
+) -> None:
     """Reconcile until `condition()` holds; fail with the pods' states after `timeout`."""
     deadline = time.monotonic() + timeout
     while not condition():

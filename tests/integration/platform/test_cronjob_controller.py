@@ -27,8 +27,9 @@ def controller(project: Project) -> Iterator[Controller]:
     topology = build_topology(render(project, "production"))
     settings = load_settings(project.cluster / "local" / "platform.yaml")
     with tempfile.TemporaryDirectory(prefix="finchsim-cron-") as run_dir:
-        ctl = Controller(topology, settings, Path(run_dir), "cron-test", project.root, None,
-                         lambda _msg: None)
+        ctl = Controller(
+            topology, settings, Path(run_dir), "cron-test", project.root, None, lambda _msg: None
+        )
         yield ctl
         ctl.shutdown()
 
@@ -37,15 +38,21 @@ def test_backup_schedule_is_daily_at_two_utc(controller: Controller) -> None:
     cronjob = controller.topology.cronjobs["postgres-backup"]
     assert (cronjob.schedule, cronjob.time_zone) == ("0 2 * * *", "Etc/UTC")
     noon = datetime(2026, 3, 28, 12, 0, tzinfo=ZoneInfo("Etc/UTC")).timestamp()
-    assert next_fire(cronjob, noon) == datetime(2026, 3, 29, 2, 0,
-                                                tzinfo=ZoneInfo("Etc/UTC")).timestamp()
+    assert (
+        next_fire(cronjob, noon)
+        == datetime(2026, 3, 29, 2, 0, tzinfo=ZoneInfo("Etc/UTC")).timestamp()
+    )
     # The timeZone field counts: 2 AM in Berlin is 01:00 UTC in winter. (On 29 March 2026 2 AM
     # does not exist there, clocks jump to 3 AM CEST, which is again 01:00 UTC.)
     berlin = replace(cronjob, time_zone="Europe/Berlin")
-    assert next_fire(berlin, noon - 86400 * 7) == datetime(
-        2026, 3, 22, 1, 0, tzinfo=ZoneInfo("Etc/UTC")).timestamp()
-    assert next_fire(berlin, noon) == datetime(2026, 3, 29, 1, 0,
-                                               tzinfo=ZoneInfo("Etc/UTC")).timestamp()
+    assert (
+        next_fire(berlin, noon - 86400 * 7)
+        == datetime(2026, 3, 22, 1, 0, tzinfo=ZoneInfo("Etc/UTC")).timestamp()
+    )
+    assert (
+        next_fire(berlin, noon)
+        == datetime(2026, 3, 29, 1, 0, tzinfo=ZoneInfo("Etc/UTC")).timestamp()
+    )
 
 
 def test_schedule_fires_and_forbid_skips_while_a_run_is_active(controller: Controller) -> None:

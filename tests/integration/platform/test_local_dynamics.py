@@ -25,9 +25,16 @@ from tests.integration.platform.support import wait_for
 
 pytestmark = pytest.mark.integration
 
-SHORT = Timings(hpaSyncPeriod=3, hpaDownscaleStabilization=20, hpaCpuInitializationPeriod=10,
-                hpaInitialReadinessDelay=5, nodeMonitorGracePeriod=3, podEvictionTimeout=5,
-                metricsResolution=6, scrapeInterval="5s")
+SHORT = Timings(
+    hpaSyncPeriod=3,
+    hpaDownscaleStabilization=20,
+    hpaCpuInitializationPeriod=10,
+    hpaInitialReadinessDelay=5,
+    nodeMonitorGracePeriod=3,
+    podEvictionTimeout=5,
+    metricsResolution=6,
+    scrapeInterval="5s",
+)
 
 
 @pytest.fixture(scope="module")
@@ -69,7 +76,8 @@ def test_backup_job_dumps_the_database(platform: LocalPlatform) -> None:
 
 
 def test_rollout_replaces_every_pod_within_surge_and_unavailability(
-        platform: LocalPlatform) -> None:
+    platform: LocalPlatform,
+) -> None:
     """finch-frontend, maxSurge 1 / maxUnavailable 0: never fewer than 1 ready, never more
     than 2 pods, and at the end only new pods."""
     before = {name for name, _, _ in pods_of(platform, "finch-frontend")}
@@ -80,18 +88,24 @@ def test_rollout_replaces_every_pod_within_surge_and_unavailability(
         seen.append((len(pods), sum(1 for *_, ready in pods if ready)))
 
     platform.rollout("finch-frontend")
-    wait_for(platform, lambda: (workload(platform, "finch-frontend").updated == 1
-                                and workload(platform, "finch-frontend").ready == 1
-                                and len(pods_of(platform, "finch-frontend")) == 1),
-             90, "the frontend rolled out", each=watch)
+    wait_for(
+        platform,
+        lambda: (
+            workload(platform, "finch-frontend").updated == 1
+            and workload(platform, "finch-frontend").ready == 1
+            and len(pods_of(platform, "finch-frontend")) == 1
+        ),
+        90,
+        "the frontend rolled out",
+        each=watch,
+    )
     after = {name for name, _, _ in pods_of(platform, "finch-frontend")}
     assert not before & after
     assert max(total for total, _ in seen) == 2, seen  # the surge pod existed
     assert min(ready for _, ready in seen) >= 1, seen  # and nobody was left without one
 
 
-def test_hpa_scales_out_under_cpu_load_and_in_after_stabilisation(
-        platform: LocalPlatform) -> None:
+def test_hpa_scales_out_under_cpu_load_and_in_after_stabilisation(platform: LocalPlatform) -> None:
     assert platform.controller is not None
     ctl = platform.controller
     stop = threading.Event()
@@ -112,8 +126,12 @@ def test_hpa_scales_out_under_cpu_load_and_in_after_stabilisation(
     for t in threads:
         t.start()
     try:
-        wait_for(platform, lambda: workload(platform, "finch-backend").desired >= 2, 90,
-                 "the HPA scaling finch-backend out")
+        wait_for(
+            platform,
+            lambda: workload(platform, "finch-backend").desired >= 2,
+            90,
+            "the HPA scaling finch-backend out",
+        )
     finally:
         stop.set()
         for t in threads:
@@ -121,20 +139,27 @@ def test_hpa_scales_out_under_cpu_load_and_in_after_stabilisation(
     out_at = time.monotonic()
     decisions = (platform.run_dir / "hpa-decisions.jsonl").read_text().splitlines()
     assert any('"desired": 2' in d or '"desired": 3' in d for d in decisions)
-    wait_for(platform, lambda: workload(platform, "finch-backend").desired == 1, 120,
-             "the HPA scaling finch-backend back in")
+    wait_for(
+        platform,
+        lambda: workload(platform, "finch-backend").desired == 1,
+        120,
+        "the HPA scaling finch-backend back in",
+    )
     # Not before the 20 s stabilisation window has passed since load stopped.
     assert time.monotonic() - out_at >= 20 - SHORT.hpaSyncPeriod
-    wait_for(platform, lambda: len(pods_of(platform, "finch-backend")) == 1, 60,
-             "the surplus backend pods gone")
+    wait_for(
+        platform,
+        lambda: len(pods_of(platform, "finch-backend")) == 1,
+        60,
+        "the surplus backend pods gone",
+    )
 
 
 def test_drain_honours_the_pod_disruption_budget(platform: LocalPlatform) -> None:
     """finch-worker (PDB maxUnavailable 1) at 2 replicas: with one already down, draining the
     other's node is refused; once it is back, the drain moves the pod off the node."""
     platform.scale("finch-worker", 2)
-    wait_for(platform, lambda: workload(platform, "finch-worker").ready == 2, 90,
-             "2 ready workers")
+    wait_for(platform, lambda: workload(platform, "finch-worker").ready == 2, 90, "2 ready workers")
     (first, _, _), (_, node, _) = pods_of(platform, "finch-worker")[:2]
     assert node is not None
     platform.kill_pod(first)
@@ -142,11 +167,18 @@ def test_drain_honours_the_pod_disruption_budget(platform: LocalPlatform) -> Non
     with pytest.raises(PlatformError, match="PodDisruptionBudget finch-worker allows 0"):
         platform.drain_node(node, timeout=1)
     platform.drain_node(node, timeout=120)
-    assert not [p for p in platform.snapshot_value.pods if p.node == node
-                and p.phase not in ("Succeeded", "Failed")]
+    assert not [
+        p
+        for p in platform.snapshot_value.pods
+        if p.node == node and p.phase not in ("Succeeded", "Failed")
+    ]
     assert not next(n for n in platform.nodes() if n.name == node).schedulable
-    wait_for(platform, lambda: workload(platform, "finch-worker").ready == 2, 90,
-             "the drained worker running elsewhere")
+    wait_for(
+        platform,
+        lambda: workload(platform, "finch-worker").ready == 2,
+        90,
+        "the drained worker running elsewhere",
+    )
     assert all(n != node for _, n, _ in pods_of(platform, "finch-worker"))
     platform.uncordon_node(node)
     platform.scale("finch-worker", 1)
@@ -159,24 +191,34 @@ def test_node_failure_moves_its_pods(platform: LocalPlatform) -> None:
     until the node returns. Then PostgreSQL comes back and everything is ready again."""
     victim = next(p.node for p in platform.snapshot_value.pods if p.owner == "finch-postgres")
     assert victim is not None
-    moved = {p.name: p.owner for p in platform.snapshot_value.pods
-             if p.node == victim and p.owner_kind == "ReplicaSet"}
+    moved = {
+        p.name: p.owner
+        for p in platform.snapshot_value.pods
+        if p.node == victim and p.owner_kind == "ReplicaSet"
+    }
     assert moved, f"no Deployment pod shares {victim} with PostgreSQL"
     failed_at = time.monotonic()
     platform.fail_node(victim)
-    wait_for(platform, lambda: not next(n for n in platform.nodes() if n.name == victim).ready,
-             30, "the node NotReady")
+    wait_for(
+        platform,
+        lambda: not next(n for n in platform.nodes() if n.name == victim).ready,
+        30,
+        "the node NotReady",
+    )
     assert time.monotonic() - failed_at >= SHORT.nodeMonitorGracePeriod - 0.5
 
     def replaced() -> bool:
         live = [p for p in platform.snapshot_value.pods if p.name not in moved]
         # Scheduled elsewhere; a backend's init container (migrate) waits for PostgreSQL.
-        return all(any(p.owner == owner and p.node not in (None, victim) for p in live)
-                   for owner in moved.values())
+        return all(
+            any(p.owner == owner and p.node not in (None, victim) for p in live)
+            for owner in moved.values()
+        )
 
     wait_for(platform, replaced, 60, "replacements scheduled on other nodes")
-    assert time.monotonic() - failed_at >= (SHORT.nodeMonitorGracePeriod
-                                            + SHORT.podEvictionTimeout - 0.5)
+    assert time.monotonic() - failed_at >= (
+        SHORT.nodeMonitorGracePeriod + SHORT.podEvictionTimeout - 0.5
+    )
     stuck = {p.name: p.reason for p in platform.snapshot_value.pods if p.node == victim}
     assert set(moved) < set(stuck) and all("Terminating" in r for r in stuck.values()), stuck
     postgres = [p for p in platform.snapshot_value.pods if p.owner == "finch-postgres"]

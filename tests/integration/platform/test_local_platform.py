@@ -51,8 +51,9 @@ def test_ingress_routes_both_hosts_with_tls_and_hsts(platform: LocalPlatform) ->
     assert headers["Strict-Transport-Security"].startswith("max-age=31536000")
     status, headers = get(f"{base}/health", WEB)
     assert status == 200
-    http = base.replace("https", "http").replace(str(platform.ports["https"]),
-                                                 str(platform.ports["http"]))
+    http = base.replace("https", "http").replace(
+        str(platform.ports["https"]), str(platform.ports["http"])
+    )
     status, headers = get(f"{http}/healthz/ready", API)
     assert (status, headers["Location"]) == (308, f"https://{API}/healthz/ready")
 
@@ -66,8 +67,12 @@ def test_killed_replica_leaves_upstream_and_comes_back(platform: LocalPlatform) 
     after_kill = platform.controller.endpoints("finch-backend")
     assert len(after_kill) == len(before) - 1, (before, after_kill)
     ctl = platform.controller
-    wait_for(platform, lambda: len(ctl.endpoints("finch-backend"))
-             == len(before), 120, "a replacement backend replica ready")
+    wait_for(
+        platform,
+        lambda: len(ctl.endpoints("finch-backend")) == len(before),
+        120,
+        "a replacement backend replica ready",
+    )
     names = {p.name for p in platform.snapshot_value.pods if p.owner == "finch-backend"}
     assert victim not in names
     status, _ = get(f"{platform.ingress_url(API)}/healthz/ready", API)
@@ -87,13 +92,19 @@ def test_rate_limit_rejects_beyond_burst_per_client_ip(platform: LocalPlatform) 
     # The rejections are counted as ingress-nginx counts them (nginx flushes its log each 1 s).
 
     def counted() -> dict[str, int]:
-        return {c.status: c.count for c in platform.snapshot_value.ingress if c.host == API
-                and c.method == "GET"}
+        return {
+            c.status: c.count
+            for c in platform.snapshot_value.ingress
+            if c.host == API and c.method == "GET"
+        }
 
     wait_for(platform, lambda: counted().get("503", 0) >= rejected, 10, "rejections counted")
     assert counted()["200"] >= accepted + 1
-    limited = query(platform, 'nginx_ingress_controller_requests{host="api.finch.example.com",'
-                              'status="503",service="finch-backend"}')
+    limited = query(
+        platform,
+        'nginx_ingress_controller_requests{host="api.finch.example.com",'
+        'status="503",service="finch-backend"}',
+    )
     assert limited and float(limited[0]["value"][1]) >= rejected
 
 
@@ -116,7 +127,8 @@ def test_platform_metrics_speak_kubernetes_names(platform: LocalPlatform) -> Non
     assert result[0]["value"][1] == "3"
     cpu = query(platform, 'container_cpu_usage_seconds_total{container="finch-backend"}')
     assert {r["metric"]["pod"] for r in cpu} == {
-        p.name for p in platform.snapshot_value.pods if p.owner == "finch-backend"}
+        p.name for p in platform.snapshot_value.pods if p.owner == "finch-backend"
+    }
 
 
 def test_monitoring_stack_is_wired_like_the_cluster(platform: LocalPlatform) -> None:
@@ -124,15 +136,21 @@ def test_monitoring_stack_is_wired_like_the_cluster(platform: LocalPlatform) -> 
     Prometheus sends its alerts to the local Alertmanager."""
     up = query(platform, "up == 1")
     jobs = {r["metric"]["job"] for r in up}
-    assert {"prometheus", "alertmanager", "node-exporter", "kube-state-metrics",
-            "finch-backend", "finch-postgres", "finch-redis"} <= jobs, jobs
+    assert {
+        "prometheus",
+        "alertmanager",
+        "node-exporter",
+        "kube-state-metrics",
+        "finch-backend",
+        "finch-postgres",
+        "finch-redis",
+    } <= jobs, jobs
     assert query(platform, 'node_cpu_seconds_total{mode="idle"}')
     url = f"{platform.prometheus_url()}/api/v1/alertmanagers"
     with urllib.request.urlopen(url, timeout=5) as resp:
         active = json.load(resp)["data"]["activeAlertmanagers"]
     assert [a["url"] for a in active] == [f"{platform.alertmanager_url()}/api/v2/alerts"]
-    with urllib.request.urlopen(f"{platform.alertmanager_url()}/api/v2/status",
-                                timeout=5) as resp:
+    with urllib.request.urlopen(f"{platform.alertmanager_url()}/api/v2/status", timeout=5) as resp:
         assert json.load(resp)["cluster"]["status"] == "disabled"
 
 
@@ -162,8 +180,11 @@ def test_down_leaves_nothing(project: Project) -> None:
     run_dir = plat.run_dir
     ports = set(plat.ports.values())
     plat.down()
-    alive = [p for p in pids if psutil.pid_exists(p)
-             and psutil.Process(p).status() != psutil.STATUS_ZOMBIE]
+    alive = [
+        p
+        for p in pids
+        if psutil.pid_exists(p) and psutil.Process(p).status() != psutil.STATUS_ZOMBIE
+    ]
     assert not alive, f"processes left: {alive}"
     assert not Path(run_dir).exists()
     assert not state_path(project).exists()

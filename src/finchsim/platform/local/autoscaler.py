@@ -28,8 +28,14 @@ class HpaRuntime:
 
 
 class Autoscaler:
-    def __init__(self, hpas: dict[str, Hpa], timings: Timings, usage: UsageSampler,
-                 run_dir: Path, log: Callable[[str], None]) -> None:
+    def __init__(
+        self,
+        hpas: dict[str, Hpa],
+        timings: Timings,
+        usage: UsageSampler,
+        run_dir: Path,
+        log: Callable[[str], None],
+    ) -> None:
         self.hpas = hpas
         self.timings = timings
         self.usage = usage
@@ -43,7 +49,8 @@ class Autoscaler:
         settings = hpa_algo.ControllerSettings(
             downscale_stabilization=self.timings.hpaDownscaleStabilization,
             cpu_initialization_period=self.timings.hpaCpuInitializationPeriod,
-            initial_readiness_delay=self.timings.hpaInitialReadinessDelay)
+            initial_readiness_delay=self.timings.hpaInitialReadinessDelay,
+        )
         for name, spec in self.hpas.items():
             rt = self.runtimes[name]
             if now - rt.last_sync < self.timings.hpaSyncPeriod or spec.target not in replicas:
@@ -55,12 +62,25 @@ class Autoscaler:
             decision = hpa_algo.sync(spec, rt.state, current, samples, wall, settings)
             rt.state = decision.state
             rt.desired = decision.final_replicas
-            rt.utilization = {m.resource: float(m.utilization) for m in decision.metrics
-                              if m.utilization is not None}
-            self.decisions.write(json.dumps({"time": wall, "hpa": name, "current": current,
-                                             "desired": decision.final_replicas,
-                                             "reason": decision.reason,
-                                             "decision": decision.record()}, default=str) + "\n")
+            rt.utilization = {
+                m.resource: float(m.utilization)
+                for m in decision.metrics
+                if m.utilization is not None
+            }
+            self.decisions.write(
+                json.dumps(
+                    {
+                        "time": wall,
+                        "hpa": name,
+                        "current": current,
+                        "desired": decision.final_replicas,
+                        "reason": decision.reason,
+                        "decision": decision.record(),
+                    },
+                    default=str,
+                )
+                + "\n"
+            )
             self.decisions.flush()
             if decision.rescale:
                 self.log(f"{name}: {decision.reason}")
@@ -70,22 +90,32 @@ class Autoscaler:
         """The pod as metrics-server and the API server would show it to the HPA."""
         window = self.timings.metricsResolution
         usage: dict[str, int] = {}
-        rates = [self.usage.cpu_rate(pod.name, run.spec.name, window, wall)
-                 for run in pod.containers]
+        rates = [
+            self.usage.cpu_rate(pod.name, run.spec.name, window, wall) for run in pod.containers
+        ]
         if rates and all(r is not None for r in rates):
             usage["cpu"] = int(sum(r for r in rates if r is not None) * 1000)
-        memory = sum(run.last_usage.working_set_bytes for run in pod.containers
-                     if run.last_usage is not None)
+        memory = sum(
+            run.last_usage.working_set_bytes for run in pod.containers if run.last_usage is not None
+        )
         if memory:
             usage["memory"] = memory
-        requests = {"cpu": sum(r.spec.resources.cpu_request_m for r in pod.containers),
-                    "memory": sum(r.spec.resources.memory_request for r in pod.containers)}
+        requests = {
+            "cpu": sum(r.spec.resources.cpu_request_m for r in pod.containers),
+            "memory": sum(r.spec.resources.memory_request for r in pod.containers),
+        }
         return hpa_algo.PodSample(
-            name=pod.name, ready=pod.ready, start_time=pod.created,
-            ready_transition=pod.ready_transition, usage=usage,
+            name=pod.name,
+            ready=pod.ready,
+            start_time=pod.created,
+            ready_transition=pod.ready_transition,
+            usage=usage,
             requests={k: v for k, v in requests.items() if v},
-            phase="Pending" if not pod.node else "Running", deleting=pod.deleting,
-            sample_time=wall, sample_window=window)
+            phase="Pending" if not pod.node else "Running",
+            deleting=pod.deleting,
+            sample_time=wall,
+            sample_window=window,
+        )
 
     def close(self) -> None:
         self.decisions.close()

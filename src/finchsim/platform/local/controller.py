@@ -47,10 +47,17 @@ class VirtualNode:
 class Controller:
     """Owns every pod of one topology; not thread-safe: call from one thread."""
 
-    def __init__(self, topology: Topology, settings: LocalPlatformSettings, run_dir: Path,
-                 run_id: str, project_root: Path, cgroups: CgroupSupport | None,
-                 log: Callable[[str], None],
-                 on_spawn: Callable[[Proc, str], None] | None = None) -> None:
+    def __init__(
+        self,
+        topology: Topology,
+        settings: LocalPlatformSettings,
+        run_dir: Path,
+        run_id: str,
+        project_root: Path,
+        cgroups: CgroupSupport | None,
+        log: Callable[[str], None],
+        on_spawn: Callable[[Proc, str], None] | None = None,
+    ) -> None:
         self.topology = topology
         self.settings = settings
         self.run_dir = run_dir
@@ -82,8 +89,10 @@ class Controller:
         nodes = {}
         for i in range(group.count):
             name = f"worker-{i + 1}"
-            labels = {"kubernetes.io/hostname": name,
-                      ZONE_LABEL: group.zones[i % len(group.zones)] if group.zones else ""}
+            labels = {
+                "kubernetes.io/hostname": name,
+                ZONE_LABEL: group.zones[i % len(group.zones)] if group.zones else "",
+            }
             nodes[name] = VirtualNode(NodeState(name, True, True, cpu_m, memory, labels))
         return nodes
 
@@ -96,9 +105,11 @@ class Controller:
                 if w.kind != "StatefulSet" or not selects(svc.selector, w.labels):
                     continue
                 ports = self._ports_for(w, 0)
-                services[svc.name] = {sp: ports.get(w.containers[0].port(tp), 0)
-                                      for sp, tp in svc.ports.items()
-                                      if _resolvable(w, tp)}
+                services[svc.name] = {
+                    sp: ports.get(w.containers[0].port(tp), 0)
+                    for sp, tp in svc.ports.items()
+                    if _resolvable(w, tp)
+                }
         return services
 
     def _ports_for(self, w: Workload, ordinal: int | None) -> dict[int, int]:
@@ -127,23 +138,34 @@ class Controller:
         self.autoscaler.sync(now, self.pods.values(), self.replicas)
 
     def live_pods(self, workload: str) -> list[Pod]:
-        return [p for p in self.pods.values() if p.workload.name == workload and not p.deleting
-                and p.workload.kind != "Job"]
+        return [
+            p
+            for p in self.pods.values()
+            if p.workload.name == workload and not p.deleting and p.workload.kind != "Job"
+        ]
 
     def _workloads(self) -> None:
         for name, w in self.topology.workloads.items():
             live = self.live_pods(name)
             views = [PodView(p.name, p.revision, p.ready, bool(p.node), p.created) for p in live]
             if w.kind == "StatefulSet":
-                ordinals = {int(p.name.rsplit("-", 1)[1]) for p in self.pods.values()
-                            if p.workload.name == name}
-                plan = plan_statefulset(views, self.replicas[name], self.revisions[name],
-                                        ordinals)
+                ordinals = {
+                    int(p.name.rsplit("-", 1)[1])
+                    for p in self.pods.values()
+                    if p.workload.name == name
+                }
+                plan = plan_statefulset(views, self.replicas[name], self.revisions[name], ordinals)
                 if plan.ordinal is not None:
                     self.create_pod(w, f"{name}-{plan.ordinal}", plan.ordinal)
             else:
-                plan = plan_deployment(views, self.replicas[name], self.revisions[name],
-                                       w.max_surge, w.max_unavailable, w.recreate)
+                plan = plan_deployment(
+                    views,
+                    self.replicas[name],
+                    self.revisions[name],
+                    w.max_surge,
+                    w.max_unavailable,
+                    w.recreate,
+                )
                 for _ in range(plan.create):
                     self.counter += 1
                     self.create_pod(w, f"{name}-{self.run_id[-5:]}-{self.counter:04d}", None)
@@ -173,8 +195,9 @@ class Controller:
                 local.mkdir(parents=True, exist_ok=True, mode=0o755)
                 local.chmod(0o777 if not kind.startswith("pvc:") else 0o755)
                 mounts[path] = local
-        env = PodEnv(name, pod_dir, self._ports_for(w, ordinal), mounts, self.services,
-                     self.project_root)
+        env = PodEnv(
+            name, pod_dir, self._ports_for(w, ordinal), mounts, self.services, self.project_root
+        )
         pod = Pod(name, w, "", env, self.cgroups, self.run_id)
         pod.revision = self.revisions.get(w.name, 1)
         pod.on_spawn = self.on_spawn
@@ -183,9 +206,11 @@ class Controller:
         return pod
 
     def _schedule(self) -> None:
-        bound = [Placement(PodToPlace.of(p.workload, p.name), p.node)
-                 for p in self.pods.values()
-                 if p.node and not p.deleting and p.phase not in ("Succeeded", "Failed")]
+        bound = [
+            Placement(PodToPlace.of(p.workload, p.name), p.node)
+            for p in self.pods.values()
+            if p.node and not p.deleting and p.phase not in ("Succeeded", "Failed")
+        ]
         nodes = [n.state for n in self.nodes.values()]
         for name in list(self.pending):
             pod = self.pods[name]
@@ -239,8 +264,9 @@ class Controller:
             if wall < state.next_run:
                 continue
             state.next_run = next_fire(state.cronjob, wall)
-            active = [j for j in self.jobs.values()
-                      if j.active and j.cronjob.name == state.cronjob.name]
+            active = [
+                j for j in self.jobs.values() if j.active and j.cronjob.name == state.cronjob.name
+            ]
             if active and state.cronjob.concurrency_policy == "Forbid":
                 self.log(f"{state.cronjob.name}: skipped a run, the last is still active")
                 continue
@@ -326,8 +352,9 @@ class Controller:
                 self.log(f"{node.state.name}: NotReady")
                 for pod in on_node:  # MarkPodsNotReady: they leave every Service at once
                     pod.ready = False
-            if not node.state.ready and down_for >= (timings.nodeMonitorGracePeriod
-                                                     + timings.podEvictionTimeout):
+            if not node.state.ready and down_for >= (
+                timings.nodeMonitorGracePeriod + timings.podEvictionTimeout
+            ):
                 for pod in on_node:
                     if not pod.deleting:
                         self.log(f"{pod.name}: evicted from NotReady node {node.state.name}")

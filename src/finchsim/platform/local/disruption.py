@@ -25,9 +25,11 @@ class Budget:
         return max(0, self.healthy - self.desired_healthy)
 
     def explain(self) -> str:
-        return (f"PodDisruptionBudget {self.pdb} allows {self.allowed} disruption(s): "
-                f"{self.healthy} healthy of {self.expected} expected, needs "
-                f"{self.desired_healthy}")
+        return (
+            f"PodDisruptionBudget {self.pdb} allows {self.allowed} disruption(s): "
+            f"{self.healthy} healthy of {self.expected} expected, needs "
+            f"{self.desired_healthy}"
+        )
 
 
 def selects(selector: dict[str, str], labels: dict[str, str]) -> bool:

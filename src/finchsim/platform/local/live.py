@@ -30,20 +30,36 @@ def render_view(platform: LocalPlatform, events: list[str]) -> Group:
         mem = sum(c.memory_working_set for p in pods for c in p.containers) / 2**20
         nodes = ", ".join(f"{'✓' if p.ready else '…'}{(p.node or 'Pending')[-1]}" for p in pods)
         style = "green" if w.ready >= w.desired else "yellow"
-        table.add_row(w.name, Text(f"{w.ready}/{w.desired}", style=style), nodes,
-                      f"{cpu_m:.0f}%" if cpu_m else "", f"{mem:.0f}")
-    hpas = "  ".join(f"{h.name}: {h.current}→{h.desired} "
-                     + " ".join(f"{k} {v:.0f}%/{h.targets.get(k)}%" for k, v in
-                                h.utilization.items()) for h in snap.hpas)
+        table.add_row(
+            w.name,
+            Text(f"{w.ready}/{w.desired}", style=style),
+            nodes,
+            f"{cpu_m:.0f}%" if cpu_m else "",
+            f"{mem:.0f}",
+        )
+    hpas = "  ".join(
+        f"{h.name}: {h.current}→{h.desired} "
+        + " ".join(f"{k} {v:.0f}%/{h.targets.get(k)}%" for k, v in h.utilization.items())
+        for h in snap.hpas
+    )
     rates = snap.ingress_rates
-    traffic = (f"ingress: {rates.requests:.1f} req/s, errors (5xx) {rates.errors:.1f}/s, "
-               f"rate-limited {rates.limited:.1f}/s")
+    traffic = (
+        f"ingress: {rates.requests:.1f} req/s, errors (5xx) {rates.errors:.1f}/s, "
+        f"rate-limited {rates.limited:.1f}/s"
+    )
     tail = Text("\n".join(events[-6:]), style="dim")
     return Group(table, Text(hpas), Text(traffic), tail)
 
 
-def run_up(project: Project, overlay: str, out: Console, err: Console, *, hold: bool,
-           then: Callable[[LocalPlatform], int] | None = None) -> int:
+def run_up(
+    project: Project,
+    overlay: str,
+    out: Console,
+    err: Console,
+    *,
+    hold: bool,
+    then: Callable[[LocalPlatform], int] | None = None,
+) -> int:
     """Up with a live view; then either hold until a signal or run `then(platform)`; down."""
     events: list[str] = []
     platform = LocalPlatform(project, overlay, log=lambda msg: events.append(msg))
@@ -59,13 +75,16 @@ def run_up(project: Project, overlay: str, out: Console, err: Console, *, hold: 
     previous_int = signal.signal(signal.SIGINT, signal.default_int_handler)
     started = time.monotonic()
     try:
-        with Live(render_view(platform, events), console=err, refresh_per_second=2,
-                  transient=not hold) as live:
+        with Live(
+            render_view(platform, events), console=err, refresh_per_second=2, transient=not hold
+        ) as live:
             platform.up(on_tick=lambda: live.update(render_view(platform, events)))
             live.update(render_view(platform, events))
-            out.print(f"ready in {time.monotonic() - started:.1f}s — ingress "
-                      f"{platform.ingress_url('')} (Host: api.finch.example.com), Prometheus "
-                      f"{platform.prometheus_url()}")
+            out.print(
+                f"ready in {time.monotonic() - started:.1f}s — ingress "
+                f"{platform.ingress_url('')} (Host: api.finch.example.com), Prometheus "
+                f"{platform.prometheus_url()}"
+            )
             if then is not None:
                 return then(platform)
             while hold and not stop["now"]:

@@ -21,8 +21,14 @@ ENV = {"PATH": "/usr/sbin:/usr/bin:/bin"}
 
 
 class LocalMonitoring:
-    def __init__(self, run_dir: Path, monitoring: Path, ports: dict[str, int],
-                 scrape_interval: str, register: Callable[[Proc, str], None]) -> None:
+    def __init__(
+        self,
+        run_dir: Path,
+        monitoring: Path,
+        ports: dict[str, int],
+        scrape_interval: str,
+        register: Callable[[Proc, str], None],
+    ) -> None:
         self.dir = run_dir / "monitoring"
         self.rules = sorted((monitoring / "prometheus" / "rules").glob("*.yml"))
         self.alertmanager_config = monitoring / "alertmanager" / "alertmanager.yml"
@@ -34,24 +40,39 @@ class LocalMonitoring:
     def start(self) -> None:
         for name in ("prometheus", "alertmanager", "node-exporter"):
             (self.dir / name).mkdir(parents=True)
-        self._start("node-exporter", [
-            "prometheus-node-exporter",
-            f"--web.listen-address=127.0.0.1:{self.ports['node-exporter']}",
-            f"--collector.textfile.directory={self.dir / 'node-exporter'}"])
-        self._start("alertmanager", [
-            "prometheus-alertmanager", f"--config.file={self.alertmanager_config}",
-            f"--storage.path={self.dir / 'alertmanager'}",
-            f"--web.listen-address=127.0.0.1:{self.ports['alertmanager']}",
-            "--cluster.listen-address=",  # no HA gossip (it would listen on 0.0.0.0:9094)
-            "--log.level=warn"])
+        self._start(
+            "node-exporter",
+            [
+                "prometheus-node-exporter",
+                f"--web.listen-address=127.0.0.1:{self.ports['node-exporter']}",
+                f"--collector.textfile.directory={self.dir / 'node-exporter'}",
+            ],
+        )
+        self._start(
+            "alertmanager",
+            [
+                "prometheus-alertmanager",
+                f"--config.file={self.alertmanager_config}",
+                f"--storage.path={self.dir / 'alertmanager'}",
+                f"--web.listen-address=127.0.0.1:{self.ports['alertmanager']}",
+                "--cluster.listen-address=",  # no HA gossip (it would listen on 0.0.0.0:9094)
+                "--log.level=warn",
+            ],
+        )
         prom = self.dir / "prometheus"
         (prom / "prometheus.yml").write_text(yaml.safe_dump(self._config(), sort_keys=False))
         (prom / "targets.json").write_text("[]")
-        self._start("prometheus", [
-            "prometheus", f"--config.file={prom / 'prometheus.yml'}",
-            f"--storage.tsdb.path={prom / 'data'}",
-            f"--web.listen-address=127.0.0.1:{self.ports['prometheus']}",
-            "--storage.tsdb.retention.time=1d", "--log.level=warn"])
+        self._start(
+            "prometheus",
+            [
+                "prometheus",
+                f"--config.file={prom / 'prometheus.yml'}",
+                f"--storage.tsdb.path={prom / 'data'}",
+                f"--web.listen-address=127.0.0.1:{self.ports['prometheus']}",
+                "--storage.tsdb.retention.time=1d",
+                "--log.level=warn",
+            ],
+        )
 
     def _start(self, name: str, argv: list[str]) -> None:
         proc = spawn(argv, env=ENV, cwd=self.dir / name, log_path=self.dir / name / "out.log")
@@ -60,14 +81,20 @@ class LocalMonitoring:
 
     def _config(self) -> dict[str, object]:
         def static(job: str, port: str, **extra: object) -> dict[str, object]:
-            return {"job_name": job, **extra,
-                    "static_configs": [{"targets": [f"127.0.0.1:{self.ports[port]}"]}]}
+            return {
+                "job_name": job,
+                **extra,
+                "static_configs": [{"targets": [f"127.0.0.1:{self.ports[port]}"]}],
+            }
 
         return {
             "global": {"scrape_interval": self.interval, "evaluation_interval": self.interval},
             "rule_files": [str(r) for r in self.rules],
-            "alerting": {"alertmanagers": [{"static_configs": [
-                {"targets": [f"127.0.0.1:{self.ports['alertmanager']}"]}]}]},
+            "alerting": {
+                "alertmanagers": [
+                    {"static_configs": [{"targets": [f"127.0.0.1:{self.ports['alertmanager']}"]}]}
+                ]
+            },
             "scrape_configs": [
                 static("prometheus", "prometheus"),
                 static("alertmanager", "alertmanager"),
@@ -75,9 +102,16 @@ class LocalMonitoring:
                 static("node-exporter", "node-exporter"),
                 # One endpoint speaks for the kubelets' cAdvisor and for kube-state-metrics.
                 static("kube-state-metrics", "metrics", honor_labels=True),
-                {"job_name": "finch-pods", "honor_labels": True,
-                 "file_sd_configs": [{"files": [str(self.dir / "prometheus" / "targets.json")],
-                                      "refresh_interval": "5s"}]},
+                {
+                    "job_name": "finch-pods",
+                    "honor_labels": True,
+                    "file_sd_configs": [
+                        {
+                            "files": [str(self.dir / "prometheus" / "targets.json")],
+                            "refresh_interval": "5s",
+                        }
+                    ],
+                },
             ],
         }
 
@@ -94,9 +128,17 @@ class LocalMonitoring:
                 for name, port in run.spec.ports.items():
                     if name not in ("metrics", "http"):
                         continue
-                    targets.append({"targets": [f"127.0.0.1:{pod.env.ports[port]}"], "labels": {
-                        "namespace": namespace, "pod": pod.name, "container": run.spec.name,
-                        "job": pod.workload.labels.get("app", pod.workload.name)}})
+                    targets.append(
+                        {
+                            "targets": [f"127.0.0.1:{pod.env.ports[port]}"],
+                            "labels": {
+                                "namespace": namespace,
+                                "pod": pod.name,
+                                "container": run.spec.name,
+                                "job": pod.workload.labels.get("app", pod.workload.name),
+                            },
+                        }
+                    )
         path = self.dir / "prometheus" / "targets.json"
         text = json.dumps(targets, indent=1)
         if path.read_text() != text:

@@ -56,13 +56,18 @@ def state_path(project: Project) -> Path:
 class LocalPlatform(Platform):
     name = "local"
 
-    def __init__(self, project: Project, overlay: str = "production",
-                 settings: LocalPlatformSettings | None = None,
-                 log: Callable[[str], None] | None = None) -> None:
+    def __init__(
+        self,
+        project: Project,
+        overlay: str = "production",
+        settings: LocalPlatformSettings | None = None,
+        log: Callable[[str], None] | None = None,
+    ) -> None:
         self.project = project
         self.overlay = overlay
-        self.settings = settings or load_settings(project.cluster / "local" / "platform.yaml",
-                                                  "cluster/local/platform.yaml")
+        self.settings = settings or load_settings(
+            project.cluster / "local" / "platform.yaml", "cluster/local/platform.yaml"
+        )
         self.log = log or (lambda _msg: None)
         self.run_id = time.strftime("%Y%m%d-%H%M%S") + f"-{os.getpid()}"
         self.run_dir = Path(f"/tmp/finchsim-{self.run_id}")
@@ -90,23 +95,45 @@ class LocalPlatform(Platform):
             if support is not None and not support.usable:
                 self.log(f"cgroup limits not enforced, measuring only: {support.reason}")
             self.cgroup_support = support if support and support.usable else None
-            self.controller = Controller(topology, self.settings, self.run_dir, self.run_id,
-                                         self.project.root, self.cgroup_support, self.log,
-                                         self.registry.register)
-            self.ports = {name: free_port() for name in (
-                "http", "https", "metrics", "prometheus", "alertmanager", "node-exporter")}
+            self.controller = Controller(
+                topology,
+                self.settings,
+                self.run_dir,
+                self.run_id,
+                self.project.root,
+                self.cgroup_support,
+                self.log,
+                self.registry.register,
+            )
+            self.ports = {
+                name: free_port()
+                for name in (
+                    "http",
+                    "https",
+                    "metrics",
+                    "prometheus",
+                    "alertmanager",
+                    "node-exporter",
+                )
+            }
             self._start_metrics()
             self._start_ingress()
             self.monitoring = LocalMonitoring(
-                self.run_dir, self.project.cluster / "monitoring", self.ports,
-                self.settings.timings.scrapeInterval, self.registry.register)
+                self.run_dir,
+                self.project.cluster / "monitoring",
+                self.ports,
+                self.settings.timings.scrapeInterval,
+                self.registry.register,
+            )
             self.monitoring.start()
             self._write_state()
             deadline = time.monotonic() + timeout
             while not self.all_ready():
                 if time.monotonic() > deadline:
-                    raise PlatformError(f"the topology was not ready after {timeout:.0f}s: "
-                                        + self._not_ready_summary())
+                    raise PlatformError(
+                        f"the topology was not ready after {timeout:.0f}s: "
+                        + self._not_ready_summary()
+                    )
                 self.step()
                 if on_tick:
                     on_tick()
@@ -123,8 +150,9 @@ class LocalPlatform(Platform):
         self._refresh()
         self._sync_ingress()
         assert self.monitoring is not None
-        self.monitoring.write_targets(self.controller.pods.values(),
-                                      self.controller.topology.namespace)
+        self.monitoring.write_targets(
+            self.controller.pods.values(), self.controller.topology.namespace
+        )
         if self.ingress is not None and not self.ingress.alive():
             raise PlatformError(f"the ingress nginx exited: {self.ingress.tail(10)}")
         if (dead := self.monitoring.check_alive()) is not None:
@@ -165,35 +193,65 @@ class LocalPlatform(Platform):
                 path.chmod(0o644)
                 auth_files[name] = str(path)
         servers, zones = plan_servers(list(topo.ingresses.values()), auth_files)
-        settings = ControllerSettings.from_configmap(topo.config.get("ingress-nginx-controller",
-                                                                     {}))
+        settings = ControllerSettings.from_configmap(
+            topo.config.get("ingress-nginx-controller", {})
+        )
         upstreams = {}
         for ing in topo.ingresses.values():
             for rule in ing.rules:
                 upstreams[upstream_name(rule.service, rule.port)] = self.controller.endpoints(
-                    rule.service)
+                    rule.service
+                )
         self._upstreams = upstreams
         ingress_dir = self.run_dir / "ingress"
-        return render_config(servers=servers, zones=zones, upstreams=upstreams,
-                             settings=settings, http_port=self.ports["http"],
-                             https_port=self.ports["https"], run_dir=ingress_dir,
-                             cert=ingress_dir / "tls.crt", key=ingress_dir / "tls.key")
+        return render_config(
+            servers=servers,
+            zones=zones,
+            upstreams=upstreams,
+            settings=settings,
+            http_port=self.ports["http"],
+            https_port=self.ports["https"],
+            run_dir=ingress_dir,
+            cert=ingress_dir / "tls.crt",
+            key=ingress_dir / "tls.key",
+        )
 
     def _start_ingress(self) -> None:
         ingress_dir = self.run_dir / "ingress"
         ingress_dir.mkdir()
-        subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
-                        "-subj", "/CN=finch.example.com", "-keyout", str(ingress_dir / "tls.key"),
-                        "-out", str(ingress_dir / "tls.crt")], check=True, capture_output=True)
+        subprocess.run(
+            [
+                "openssl",
+                "req",
+                "-x509",
+                "-newkey",
+                "rsa:2048",
+                "-nodes",
+                "-days",
+                "2",
+                "-subj",
+                "/CN=finch.example.com",
+                "-keyout",
+                str(ingress_dir / "tls.key"),
+                "-out",
+                str(ingress_dir / "tls.crt"),
+            ],
+            check=True,
+            capture_output=True,
+        )
         (ingress_dir / "nginx.conf").write_text(self._ingress_config())
         assert self.controller is not None
         topo = self.controller.topology
         limit_status = ControllerSettings.from_configmap(
-            topo.config.get("ingress-nginx-controller", {})).limit_req_status_code
+            topo.config.get("ingress-nginx-controller", {})
+        ).limit_req_status_code
         self.traffic = IngressTraffic(ingress_dir / "access.log", topo.namespace, limit_status)
-        self.ingress = spawn(["nginx", "-c", str(ingress_dir / "nginx.conf"), "-p",
-                              str(ingress_dir)], env={"PATH": "/usr/sbin:/usr/bin"},
-                             cwd=ingress_dir, log_path=ingress_dir / "nginx.out")
+        self.ingress = spawn(
+            ["nginx", "-c", str(ingress_dir / "nginx.conf"), "-p", str(ingress_dir)],
+            env={"PATH": "/usr/sbin:/usr/bin"},
+            cwd=ingress_dir,
+            log_path=ingress_dir / "nginx.out",
+        )
         assert self.registry is not None
         self.registry.register(self.ingress, "ingress")
 
@@ -201,8 +259,11 @@ class LocalPlatform(Platform):
         """Rewrite the upstreams when the set of ready endpoints changed; nginx reloads on HUP."""
         assert self.controller is not None
         topo = self.controller.topology
-        current = {upstream_name(r.service, r.port): self.controller.endpoints(r.service)
-                   for ing in topo.ingresses.values() for r in ing.rules}
+        current = {
+            upstream_name(r.service, r.port): self.controller.endpoints(r.service)
+            for ing in topo.ingresses.values()
+            for r in ing.rules
+        }
         if current == self._upstreams or self.ingress is None:
             return
         (self.run_dir / "ingress" / "nginx.conf").write_text(self._ingress_config())
@@ -211,12 +272,21 @@ class LocalPlatform(Platform):
     def _write_state(self) -> None:
         path = state_path(self.project)
         path.parent.mkdir(exist_ok=True)
-        path.write_text(json.dumps({
-            "pid": os.getpid(), "run_id": self.run_id, "run_dir": str(self.run_dir),
-            "overlay": self.overlay, "ports": self.ports,
-            "ingress": f"https://127.0.0.1:{self.ports.get('https', 0)}",
-            "prometheus": f"http://127.0.0.1:{self.ports.get('prometheus', 0)}",
-            "alertmanager": f"http://127.0.0.1:{self.ports.get('alertmanager', 0)}"}, indent=1))
+        path.write_text(
+            json.dumps(
+                {
+                    "pid": os.getpid(),
+                    "run_id": self.run_id,
+                    "run_dir": str(self.run_dir),
+                    "overlay": self.overlay,
+                    "ports": self.ports,
+                    "ingress": f"https://127.0.0.1:{self.ports.get('https', 0)}",
+                    "prometheus": f"http://127.0.0.1:{self.ports.get('prometheus', 0)}",
+                    "alertmanager": f"http://127.0.0.1:{self.ports.get('alertmanager', 0)}",
+                },
+                indent=1,
+            )
+        )
 
     # -- queries -----------------------------------------------------------------------------
 
@@ -225,19 +295,33 @@ class LocalPlatform(Platform):
         return bool(snap.workloads) and all(w.ready >= w.desired for w in snap.workloads)
 
     def _not_ready_summary(self) -> str:
-        parts = [f"{w.name} {w.ready}/{w.desired} ready" for w in self.snapshot_value.workloads
-                 if w.ready < w.desired]
+        parts = [
+            f"{w.name} {w.ready}/{w.desired} ready"
+            for w in self.snapshot_value.workloads
+            if w.ready < w.desired
+        ]
         pending = [f"{p.name}: {p.reason}" for p in self.snapshot_value.pods if p.reason]
         return "; ".join(parts + pending)
 
     def components(self) -> list[ComponentState]:
-        return [ComponentState(w.namespace, w.name, w.desired, w.ready, w.available, w.updated)
-                for w in self.snapshot_value.workloads]
+        return [
+            ComponentState(w.namespace, w.name, w.desired, w.ready, w.available, w.updated)
+            for w in self.snapshot_value.workloads
+        ]
 
     def pods(self) -> list[PodState]:
-        return [PodState(p.namespace, p.name, p.owner, p.node, p.phase, p.ready,
-                         sum(c.restarts for c in p.containers))
-                for p in self.snapshot_value.pods]
+        return [
+            PodState(
+                p.namespace,
+                p.name,
+                p.owner,
+                p.node,
+                p.phase,
+                p.ready,
+                sum(c.restarts for c in p.containers),
+            )
+            for p in self.snapshot_value.pods
+        ]
 
     def nodes(self) -> list[NodeState]:
         return list(self.snapshot_value.nodes)
@@ -307,8 +391,10 @@ class LocalPlatform(Platform):
                 else:
                     retry_at[pod.name] = time.monotonic() + 5.0
                     if time.monotonic() > deadline:
-                        raise PlatformError(f"drain {node}: cannot evict {pod.name} after "
-                                            f"{timeout:.0f}s: {blocker.explain()}")
+                        raise PlatformError(
+                            f"drain {node}: cannot evict {pod.name} after "
+                            f"{timeout:.0f}s: {blocker.explain()}"
+                        )
             self.step()
             time.sleep(0.2)
 
@@ -319,8 +405,9 @@ class LocalPlatform(Platform):
     def run_job(self, cronjob: str, timeout: float | None = None) -> JobResult:
         ctl = self._running()
         if cronjob not in ctl.topology.cronjobs:
-            raise PlatformError(f"no CronJob {cronjob!r}; have: "
-                                + ", ".join(sorted(ctl.topology.cronjobs)))
+            raise PlatformError(
+                f"no CronJob {cronjob!r}; have: " + ", ".join(sorted(ctl.topology.cronjobs))
+            )
         job = ctl.start_job(cronjob, time.monotonic())
         limit = timeout or job.cronjob.active_deadline or 3600.0
         while job.active:
@@ -329,23 +416,34 @@ class LocalPlatform(Platform):
             self.step()
             time.sleep(0.2)
         assert job.finished is not None
-        return JobResult(job.name, job.succeeded, job.finished - job.started, job.output,
-                         job.reason)
+        return JobResult(
+            job.name, job.succeeded, job.finished - job.started, job.output, job.reason
+        )
 
     def exec_in(self, workload: str, argv: list[str], timeout: float = 300.0) -> str:
         """`kubectl exec` into the first container of a ready pod of `workload`: run `argv`
         with that container's environment and working directory; return its output."""
         ctl = self._running()
-        pod = next((p for p in ctl.pods.values()
-                    if p.workload.name == workload and p.ready), None)
+        pod = next((p for p in ctl.pods.values() if p.workload.name == workload and p.ready), None)
         if pod is None:
             raise PlatformError(f"no ready pod of {workload!r} to exec into")
         run = pod.containers[0]
         launch = runtime_for(run.spec)(run.spec, pod.env)
-        argv = [str(Path(sys.executable).parent / argv[0])
-                if (Path(sys.executable).parent / argv[0]).exists() else argv[0], *argv[1:]]
-        done = subprocess.run(argv, env=launch.env, cwd=launch.cwd, capture_output=True,
-                              text=True, timeout=timeout, check=False)
+        argv = [
+            str(Path(sys.executable).parent / argv[0])
+            if (Path(sys.executable).parent / argv[0]).exists()
+            else argv[0],
+            *argv[1:],
+        ]
+        done = subprocess.run(
+            argv,
+            env=launch.env,
+            cwd=launch.cwd,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
         if done.returncode != 0:
             raise CommandError(argv, done.returncode, done.stdout + done.stderr)
         return done.stdout
@@ -366,8 +464,10 @@ def _refuse_second_run(project: Project) -> None:
         return
     state = json.loads(path.read_text())
     if psutil.pid_exists(state["pid"]) and state["pid"] != os.getpid():
-        raise PlatformError(f"a topology is already up (pid {state['pid']}, run "
-                            f"{state['run_id']}): run `finchsim down` first")
+        raise PlatformError(
+            f"a topology is already up (pid {state['pid']}, run "
+            f"{state['run_id']}): run `finchsim down` first"
+        )
     cleanup_run(project, Path(state["run_dir"]), state["run_id"])  # left by a crash
 
 

@@ -72,8 +72,15 @@ class ContainerRun:
 class Pod:
     """A pod bound to a virtual node. The controller drives it with `step()`."""
 
-    def __init__(self, name: str, workload: Workload, node: str, pod_env: PodEnv,
-                 cgroups: CgroupSupport | None, run_id: str) -> None:
+    def __init__(
+        self,
+        name: str,
+        workload: Workload,
+        node: str,
+        pod_env: PodEnv,
+        cgroups: CgroupSupport | None,
+        run_id: str,
+    ) -> None:
         self.name = name
         self.workload = workload
         self.node = node
@@ -194,8 +201,14 @@ class Pod:
         procs: list[Path] = []
         if self.cgroups is not None and self.cgroups.usable and run.cgroup is None:
             res = run.spec.resources
-            run.cgroup = ContainerCgroup.create(self.run_id, self.name, run.spec.name,
-                                                res.cpu_limit_m, res.memory_limit, self.cgroups)
+            run.cgroup = ContainerCgroup.create(
+                self.run_id,
+                self.name,
+                run.spec.name,
+                res.cpu_limit_m,
+                res.memory_limit,
+                self.cgroups,
+            )
         if run.cgroup is not None:
             procs = run.cgroup.procs_files
         run.started_at = now
@@ -208,8 +221,14 @@ class Pod:
                 run.server = _redis(launch, self.env)
                 run.server.start(cgroup_procs=procs)
             else:
-                run.proc = spawn(launch.argv, env=launch.env, cwd=launch.cwd, log_path=log,
-                                 user=launch.user, cgroup_procs=procs)
+                run.proc = spawn(
+                    launch.argv,
+                    env=launch.env,
+                    cwd=launch.cwd,
+                    log_path=log,
+                    user=launch.user,
+                    cgroup_procs=procs,
+                )
         except (PlatformError, OSError) as exc:  # CreateContainerError, in kubelet terms
             with log.open("a") as out:
                 out.write(f"finchsim: container failed to start: {exc}\n")
@@ -245,8 +264,11 @@ class Pod:
         if probe.kind == "httpGet":
             port = run.spec.port(probe.port)
             return "http", self.env.ports.get(port, port), probe.path
-        port = run.spec.port(probe.port) if probe.kind == "tcpSocket" else next(
-            iter(run.spec.ports.values()), 0)
+        port = (
+            run.spec.port(probe.port)
+            if probe.kind == "tcpSocket"
+            else next(iter(run.spec.ports.values()), 0)
+        )
         return "tcp", self.env.ports.get(port, port), ""
 
 
@@ -264,8 +286,9 @@ def check(kind: str, port: int, path: str, timeout: float) -> bool:
         return False
 
 
-def _postgres(launch: Launch, pod: PodEnv, existing: LocalPostgres | LocalRedis | None
-              ) -> LocalPostgres:
+def _postgres(
+    launch: Launch, pod: PodEnv, existing: LocalPostgres | LocalRedis | None
+) -> LocalPostgres:
     settings = {}
     args = iter(launch.argv)
     for word in args:
@@ -274,10 +297,14 @@ def _postgres(launch: Launch, pod: PodEnv, existing: LocalPostgres | LocalRedis 
             settings[key] = value
     data = pod.mounts.get("/var/lib/postgresql/data", pod.pod_dir / "pgdata")
     env = launch.env
-    return LocalPostgres(data, dbname=env.get("POSTGRES_DB", "finch"),
-                         user=env.get("POSTGRES_USER", "finch"),
-                         password=env.get("POSTGRES_PASSWORD"),
-                         port=pod.ports.get(5432), settings=settings)
+    return LocalPostgres(
+        data,
+        dbname=env.get("POSTGRES_DB", "finch"),
+        user=env.get("POSTGRES_USER", "finch"),
+        password=env.get("POSTGRES_PASSWORD"),
+        port=pod.ports.get(5432),
+        settings=settings,
+    )
 
 
 def _redis(launch: Launch, pod: PodEnv) -> LocalRedis:
@@ -287,7 +314,11 @@ def _redis(launch: Launch, pod: PodEnv) -> LocalRedis:
         if word.startswith("--") and i + 1 < len(words):
             opts[word[2:]] = words[i + 1]
     data = Path(opts.get("dir", str(pod.pod_dir / "data")))
-    return LocalRedis(data, password=opts.get("requirepass", ""),
-                      maxmemory_policy=opts.get("maxmemory-policy", "noeviction"),
-                      appendonly=opts.get("appendonly", "no") == "yes",
-                      maxmemory=opts.get("maxmemory"), port=pod.ports.get(6379))
+    return LocalRedis(
+        data,
+        password=opts.get("requirepass", ""),
+        maxmemory_policy=opts.get("maxmemory-policy", "noeviction"),
+        appendonly=opts.get("appendonly", "no") == "yes",
+        maxmemory=opts.get("maxmemory"),
+        port=pod.ports.get(6379),
+    )

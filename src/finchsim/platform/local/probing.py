@@ -27,15 +27,25 @@ class Prober:
             for kind in ["startup"] if startup_needed else ["liveness", "readiness"]:
                 probe = getattr(run.spec, kind)
                 key = (pod.name, run.spec.name, kind)
-                if probe is None or key in self.inflight or not pod.probe_due(run, kind, probe,
-                                                                              now):
+                if (
+                    probe is None
+                    or key in self.inflight
+                    or not pod.probe_due(run, kind, probe, now)
+                ):
                     continue
                 getattr(run, kind).last_run = now
                 target = pod.probe_target(run, probe)
                 self.inflight[key] = self.pool.submit(check, *target, probe.timeout)
-        ready = bool(pod.containers) and pod.phase == "Running" and all(
-            r.running and (r.spec.readiness is None or r.readiness.passed)
-            and (r.spec.startup is None or r.startup.passed) for r in pod.containers)
+        ready = (
+            bool(pod.containers)
+            and pod.phase == "Running"
+            and all(
+                r.running
+                and (r.spec.readiness is None or r.readiness.passed)
+                and (r.spec.startup is None or r.startup.passed)
+                for r in pod.containers
+            )
+        )
         if ready != pod.ready:
             pod.ready = ready
             pod.ready_transition = time.time()
@@ -61,8 +71,9 @@ class Prober:
             if kind == "readiness":
                 state.passed = False
             else:
-                self.log(f"{pod.name}/{run.spec.name}: {kind} probe failed "
-                         f"{state.failures}x, restarting")
+                self.log(
+                    f"{pod.name}/{run.spec.name}: {kind} probe failed {state.failures}x, restarting"
+                )
                 pod.restart_container(run, now)
                 return
 

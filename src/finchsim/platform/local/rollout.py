@@ -39,8 +39,9 @@ def scaled(value: int | str, total: int, round_up: bool) -> int:
     return math.ceil(exact) if round_up else math.floor(exact)
 
 
-def surge_and_unavailable(max_surge: int | str, max_unavailable: int | str,
-                          desired: int) -> tuple[int, int]:
+def surge_and_unavailable(
+    max_surge: int | str, max_unavailable: int | str, desired: int
+) -> tuple[int, int]:
     """deploymentutil.ResolveFenceposts: surge rounds up, unavailable down; never both 0."""
     surge = scaled(max_surge, desired, round_up=True)
     unavailable = scaled(max_unavailable, desired, round_up=False)
@@ -54,9 +55,14 @@ def _deletion_order(pods: list[PodView]) -> list[PodView]:
     return sorted(pods, key=lambda p: (p.scheduled, p.ready, -p.created))
 
 
-def plan_deployment(pods: list[PodView], desired: int, revision: int,
-                    max_surge: int | str, max_unavailable: int | str,
-                    recreate: bool = False) -> Plan:
+def plan_deployment(
+    pods: list[PodView],
+    desired: int,
+    revision: int,
+    max_surge: int | str,
+    max_unavailable: int | str,
+    recreate: bool = False,
+) -> Plan:
     """One reconcile of a Deployment; `pods` are its live (not terminating) pods."""
     new = [p for p in pods if p.revision == revision]
     old = [p for p in pods if p.revision != revision]
@@ -84,8 +90,7 @@ def plan_deployment(pods: list[PodView], desired: int, revision: int,
     return Plan(create=create, delete=tuple(p.name for p in delete + surplus_new))
 
 
-def plan_statefulset(pods: list[PodView], desired: int, revision: int,
-                     ordinals: set[int]) -> Plan:
+def plan_statefulset(pods: list[PodView], desired: int, revision: int, ordinals: set[int]) -> Plan:
     """One reconcile of a StatefulSet (OrderedReady, RollingUpdate without partition).
 
     `ordinals` are the ordinals whose pod object still exists (even terminating): a pod

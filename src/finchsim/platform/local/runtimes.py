@@ -65,8 +65,9 @@ def localize_env(container: Container, pod: PodEnv) -> dict[str, str]:
     """The container's environment as it should be locally (service names, ports, paths)."""
     env = {k: _paths(v, pod) for k, v in container.env.items()}
     # Service hosts/ports first, so values composed from them (DATABASE_URL) come out local.
-    hosts = {name for name in pod.services} | {f"{n}.{suffix}" for n in pod.services
-                                               for suffix in ("svc", "svc.cluster.local")}
+    hosts = {name for name in pod.services} | {
+        f"{n}.{suffix}" for n in pod.services for suffix in ("svc", "svc.cluster.local")
+    }
     for key, value in list(env.items()):
         name = value.split(".")[0]
         if value in hosts and key.endswith("_HOST"):
@@ -94,16 +95,17 @@ def localize_args(words: tuple[str, ...], env: dict[str, str], pod: PodEnv) -> l
     out = []
     for word in words:
         word = _expand(word, env)
-        word = re.sub(r"0\.0\.0\.0:(\d+)",
-                      lambda m: f"127.0.0.1:{pod.ports.get(int(m.group(1)), int(m.group(1)))}",
-                      word)
+        word = re.sub(
+            r"0\.0\.0\.0:(\d+)",
+            lambda m: f"127.0.0.1:{pod.ports.get(int(m.group(1)), int(m.group(1)))}",
+            word,
+        )
         out.append(_paths(word, pod))
     return out
 
 
 def _expand(text: str, env: dict[str, str]) -> str:
-    return _REF.sub(lambda m: "$" if m.group(0) == "$$" else env.get(m.group(1), m.group(0)),
-                    text)
+    return _REF.sub(lambda m: "$" if m.group(0) == "$$" else env.get(m.group(1), m.group(0)), text)
 
 
 def _is_service_port(key: str, env: dict[str, str], pod: PodEnv) -> bool:
@@ -140,18 +142,24 @@ def frontend(container: Container, pod: PodEnv) -> Launch:
     env = localize_env(container, pod)
     root = pod.project_root / "cluster" / "workload" / "frontend"
     listen = pod.ports[next(iter(container.ports.values()))]
-    values = {"FINCH_LISTEN_ADDRESS": "127.0.0.1", "FINCH_LISTEN_PORT": str(listen),
-              "FINCH_STATIC_ROOT": str(root / "dist"), "FINCH_RUN_DIR": str(pod.pod_dir),
-              "FINCH_API_BASE_URL": env.get("FINCH_API_BASE_URL", "")}
+    values = {
+        "FINCH_LISTEN_ADDRESS": "127.0.0.1",
+        "FINCH_LISTEN_PORT": str(listen),
+        "FINCH_STATIC_ROOT": str(root / "dist"),
+        "FINCH_RUN_DIR": str(pod.pod_dir),
+        "FINCH_API_BASE_URL": env.get("FINCH_API_BASE_URL", ""),
+    }
     for name in ("nginx.conf", "config.js"):
         template = (root / "nginx" / f"{name}.template").read_text()
-        text = re.sub(r"\$\{(FINCH_[A-Z_]+)\}", lambda m: values.get(m.group(1), m.group(0)),
-                      template)
+        text = re.sub(
+            r"\$\{(FINCH_[A-Z_]+)\}", lambda m: values.get(m.group(1), m.group(0)), template
+        )
         (pod.pod_dir / name).write_text(text)
     conf = pod.pod_dir / "nginx.conf"
     # nginx's workers drop to `nobody` when started as root; they only read the SPA.
-    return Launch(["nginx", "-c", str(conf), "-p", str(pod.pod_dir), "-g", "daemon off;"],
-                  env, pod.pod_dir)
+    return Launch(
+        ["nginx", "-c", str(conf), "-p", str(pod.pod_dir), "-g", "daemon off;"], env, pod.pod_dir
+    )
 
 
 def postgres(container: Container, pod: PodEnv) -> Launch:
@@ -180,10 +188,14 @@ def postgres_exporter(container: Container, pod: PodEnv) -> Launch:
     env = localize_env(container, pod)
     listen = pod.ports[next(iter(container.ports.values()))]
     for key, value in list(env.items()):
-        env[key] = re.sub(r"(127\.0\.0\.1|localhost):5432",
-                          f"127.0.0.1:{pod.ports.get(5432, 5432)}", value)
-    return Launch(["prometheus-postgres-exporter", f"--web.listen-address=127.0.0.1:{listen}"],
-                  env, pod.pod_dir)
+        env[key] = re.sub(
+            r"(127\.0\.0\.1|localhost):5432", f"127.0.0.1:{pod.ports.get(5432, 5432)}", value
+        )
+    return Launch(
+        ["prometheus-postgres-exporter", f"--web.listen-address=127.0.0.1:{listen}"],
+        env,
+        pod.pod_dir,
+    )
 
 
 def redis_exporter(container: Container, pod: PodEnv) -> Launch:
@@ -192,8 +204,11 @@ def redis_exporter(container: Container, pod: PodEnv) -> Launch:
     addr = env.get("REDIS_ADDR", "redis://127.0.0.1:6379")
     addr = re.sub(r":6379\b", f":{pod.ports.get(6379, 6379)}", addr)
     # The password stays in the environment (REDIS_PASSWORD), off the command line.
-    args = ["prometheus-redis-exporter", f"-web.listen-address=127.0.0.1:{listen}",
-            f"-redis.addr={addr}"]
+    args = [
+        "prometheus-redis-exporter",
+        f"-web.listen-address=127.0.0.1:{listen}",
+        f"-redis.addr={addr}",
+    ]
     return Launch(args, env, pod.pod_dir)
 
 
@@ -217,5 +232,15 @@ def runtime_for(container: Container, source: str = "") -> Callable[[Container, 
     if short in RUNTIMES:
         return RUNTIMES[short]
     known = ", ".join(sorted(RUNTIMES))
-    raise InputError([Problem(source, f"container {container.name}", (
-        f"image {container.image!r} has no local runtime; the local platform knows: {known}"))])
+    raise InputError(
+        [
+            Problem(
+                source,
+                f"container {container.name}",
+                (
+                    f"image {container.image!r} has no local runtime; "
+                    f"the local platform knows: {known}"
+                ),
+            )
+        ]
+    )

@@ -64,6 +64,7 @@ class PodToPlace:
     @classmethod
     def of(cls, workload: Workload, name: str) -> PodToPlace:
         """A replica of `workload`: requests are max(sum of containers, largest init container)."""
+
         def total(containers: Sequence[Container], field: str, default: int) -> int:
             values = [getattr(c.resources, field) or default for c in containers]
             return sum(values)
@@ -72,16 +73,26 @@ class PodToPlace:
             inits = [total([c], field, default) for c in workload.init_containers]
             return max([total(workload.containers, field, default), *inits])
 
-        return cls(name, workload.name, effective("cpu_request_m", 0),
-                   effective("memory_request", 0),
-                   effective("cpu_request_m", DEFAULT_CPU_REQUEST_M),
-                   effective("memory_request", DEFAULT_MEMORY_REQUEST))
+        return cls(
+            name,
+            workload.name,
+            effective("cpu_request_m", 0),
+            effective("memory_request", 0),
+            effective("cpu_request_m", DEFAULT_CPU_REQUEST_M),
+            effective("memory_request", DEFAULT_MEMORY_REQUEST),
+        )
 
     @classmethod
     def plain(cls, name: str, workload: str, cpu_m: int, memory: int) -> PodToPlace:
         """A single-container pod with these requests (0 = none)."""
-        return cls(name, workload, cpu_m, memory, cpu_m or DEFAULT_CPU_REQUEST_M,
-                   memory or DEFAULT_MEMORY_REQUEST)
+        return cls(
+            name,
+            workload,
+            cpu_m,
+            memory,
+            cpu_m or DEFAULT_CPU_REQUEST_M,
+            memory or DEFAULT_MEMORY_REQUEST,
+        )
 
 
 @dataclass(frozen=True)
@@ -118,8 +129,9 @@ class BatchResult:
     pending: dict[str, str]  # pod name -> FailedScheduling message
 
 
-def schedule(pod: PodToPlace, nodes: Sequence[NodeState],
-             placements: Sequence[Placement]) -> ScheduleResult:
+def schedule(
+    pod: PodToPlace, nodes: Sequence[NodeState], placements: Sequence[Placement]
+) -> ScheduleResult:
     """One scheduling cycle for one pod.
 
     Inputs: the pod, every node, and the pods already bound (to any node). Output: the chosen
@@ -137,22 +149,26 @@ def schedule(pod: PodToPlace, nodes: Sequence[NodeState],
             feasible.append(node)
     if not feasible:
         histogram = sorted(f"{count} {reason}" for reason, count in reasons.items())
-        return ScheduleResult(pod.name, None,
-                              f"0/{len(nodes)} nodes are available: {', '.join(histogram)}.")
+        return ScheduleResult(
+            pod.name, None, f"0/{len(nodes)} nodes are available: {', '.join(histogram)}."
+        )
     scores = score_nodes(pod, feasible, nodes, on_node)
     best = min(scores, key=lambda s: (-s.total, s.node))
-    return ScheduleResult(pod.name, best.node, f"Successfully assigned {pod.name} to {best.node}",
-                          tuple(scores))
+    return ScheduleResult(
+        pod.name, best.node, f"Successfully assigned {pod.name} to {best.node}", tuple(scores)
+    )
 
 
-def place(pod: PodToPlace, nodes: Sequence[NodeState],
-          placements: Sequence[Placement]) -> str | None:
+def place(
+    pod: PodToPlace, nodes: Sequence[NodeState], placements: Sequence[Placement]
+) -> str | None:
     """The node `pod` is bound to, or None when it stays Pending (see `schedule`)."""
     return schedule(pod, nodes, placements).node
 
 
-def place_batch(pods: Sequence[PodToPlace], nodes: Sequence[NodeState],
-                placements: Sequence[Placement] = ()) -> BatchResult:
+def place_batch(
+    pods: Sequence[PodToPlace], nodes: Sequence[NodeState], placements: Sequence[Placement] = ()
+) -> BatchResult:
     """Schedule pods one after another, each seeing the ones bound before it (the scheduler's
     queue order is the caller's order). Output: all placements and the pods left Pending."""
     bound = list(placements)
@@ -183,8 +199,12 @@ def filter_node(pod: PodToPlace, node: NodeState, bound: Sequence[PodToPlace]) -
     return reasons
 
 
-def score_nodes(pod: PodToPlace, feasible: Sequence[NodeState], nodes: Sequence[NodeState],
-                on_node: dict[str, list[PodToPlace]]) -> list[NodeScore]:
+def score_nodes(
+    pod: PodToPlace,
+    feasible: Sequence[NodeState],
+    nodes: Sequence[NodeState],
+    on_node: dict[str, list[PodToPlace]],
+) -> list[NodeScore]:
     """The weighted plugin scores of each feasible node; `nodes` are all nodes (spreading counts
     replicas on every node, feasible or not) and `on_node` the pods bound to each."""
     spread = _spread_scores(pod, feasible, nodes, on_node)
@@ -192,31 +212,48 @@ def score_nodes(pod: PodToPlace, feasible: Sequence[NodeState], nodes: Sequence[
     for node in feasible:
         bound = on_node[node.name]
         alloc = (node.cpu_allocatable_m, node.memory_allocatable_bytes)
-        nonzero = (pod.score_cpu_m + sum(p.score_cpu_m for p in bound),
-                   pod.score_memory + sum(p.score_memory for p in bound))
-        actual = (pod.cpu_m + sum(p.cpu_m for p in bound),
-                  pod.memory + sum(p.memory for p in bound))
+        nonzero = (
+            pod.score_cpu_m + sum(p.score_cpu_m for p in bound),
+            pod.score_memory + sum(p.score_memory for p in bound),
+        )
+        actual = (
+            pod.cpu_m + sum(p.cpu_m for p in bound),
+            pod.memory + sum(p.memory for p in bound),
+        )
         balanced = 0 if pod.cpu_m == 0 and pod.memory == 0 else _balanced(actual, alloc)
-        result.append(NodeScore(node.name, _least_allocated(nonzero, alloc), balanced,
-                                spread.get(node.name, 0)))
+        result.append(
+            NodeScore(
+                node.name, _least_allocated(nonzero, alloc), balanced, spread.get(node.name, 0)
+            )
+        )
     return result
 
 
 def _least_allocated(requested: tuple[int, int], allocatable: tuple[int, int]) -> int:
-    scores = [0 if req > alloc else (alloc - req) * 100 // alloc
-              for req, alloc in zip(requested, allocatable, strict=True) if alloc > 0]
+    scores = [
+        0 if req > alloc else (alloc - req) * 100 // alloc
+        for req, alloc in zip(requested, allocatable, strict=True)
+        if alloc > 0
+    ]
     return sum(scores) // len(scores) if scores else 0
 
 
 def _balanced(requested: tuple[int, int], allocatable: tuple[int, int]) -> int:
-    shares = [min(req / alloc, 1.0)
-              for req, alloc in zip(requested, allocatable, strict=True) if alloc > 0]
+    shares = [
+        min(req / alloc, 1.0)
+        for req, alloc in zip(requested, allocatable, strict=True)
+        if alloc > 0
+    ]
     std = abs(shares[0] - shares[1]) / 2 if len(shares) == 2 else 0.0
     return int((1 - std) * 100)
 
 
-def _spread_scores(pod: PodToPlace, feasible: Sequence[NodeState], nodes: Sequence[NodeState],
-                   on_node: dict[str, list[PodToPlace]]) -> dict[str, int]:
+def _spread_scores(
+    pod: PodToPlace,
+    feasible: Sequence[NodeState],
+    nodes: Sequence[NodeState],
+    on_node: dict[str, list[PodToPlace]],
+) -> dict[str, int]:
     """PodTopologySpread's Score + NormalizeScore: fewer replicas nearby → higher score."""
     if not pod.workload:
         return {}
@@ -228,8 +265,9 @@ def _spread_scores(pod: PodToPlace, feasible: Sequence[NodeState], nodes: Sequen
         # lookup); replicas are counted on every node, feasible or not
         values = {_label(n, key) for n in feasible}
         if key != HOSTNAME_LABEL:
-            domains[key] = {v: sum(mine[n.name] for n in nodes if _label(n, key) == v)
-                            for v in values}
+            domains[key] = {
+                v: sum(mine[n.name] for n in nodes if _label(n, key) == v) for v in values
+            }
         weights[key] = math.log(len(values) + 2)
     for node in feasible:
         score = 0.0

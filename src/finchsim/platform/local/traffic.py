@@ -69,8 +69,13 @@ class IngressTraffic:
         fields = line.split(" ")
         if len(fields) != 9 or not fields[2].isdigit():
             return
-        at, host, status, upstream, method = (float(fields[0]), fields[1], fields[2],
-                                              fields[4], fields[5])
+        at, host, status, upstream, method = (
+            float(fields[0]),
+            fields[1],
+            fields[2],
+            fields[4],
+            fields[5],
+        )
         ingress, service, path = fields[6:]
         if ingress == "-":
             return  # the catch-all server's 404s for unknown hosts
@@ -92,6 +97,7 @@ class IngressTraffic:
     def totals(self) -> tuple[IngressCount, ...]:
         out = []
         for (ingress, host, service, path, method, status), count in sorted(self.counts.items()):
-            out.append(IngressCount(self.namespace, ingress, host, service, path, method, status,
-                                    count))
+            out.append(
+                IngressCount(self.namespace, ingress, host, service, path, method, status, count)
+            )
         return tuple(out)

@@ -33,8 +33,11 @@ class UsageSampler:
                 usage = proc.sample(kids)
                 if run.cgroup is not None:
                     stats = run.cgroup.stats()
-                    usage = replace(usage, cpu_seconds=stats.cpu_usage_seconds,
-                                    working_set_bytes=stats.working_set_bytes)
+                    usage = replace(
+                        usage,
+                        cpu_seconds=stats.cpu_usage_seconds,
+                        working_set_bytes=stats.working_set_bytes,
+                    )
                 run.last_usage = usage
                 hist = self.cpu_history.setdefault((pod.name, run.spec.name), [])
                 hist.append((wall, usage.cpu_seconds))
