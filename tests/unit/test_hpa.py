@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from finchsim.errors import InputError
-from finchsim.platform.local.hpa import (
+from finchsim.models.hpa import (
     ControllerSettings,
     HpaState,
     PodSample,
@@ -22,7 +22,7 @@ from finchsim.platform.local.hpa import (
     parse_behavior,
     sync,
 )
-from finchsim.platform.topology import Hpa, HpaMetric
+from finchsim.models.hpa_model import Hpa, HpaMetric
 
 OLD = -1000.0  # a start time well past the 5 min CPU initialisation period at now=0
 

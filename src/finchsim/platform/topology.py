@@ -11,6 +11,7 @@ from typing import Any
 
 from kubernetes.utils.quantity import parse_quantity
 
+from finchsim.models.hpa_model import Hpa, HpaMetric
 from finchsim.platform.manifests import Rendered
 
 WORKLOAD_KINDS = ("Deployment", "StatefulSet")
@@ -118,22 +119,6 @@ class Workload:
             memory_request=sum(c.resources.memory_request for c in self.containers),
             memory_limit=sum(c.resources.memory_limit for c in self.containers),
         )
-
-
-@dataclass(frozen=True)
-class HpaMetric:
-    resource: str  # cpu | memory
-    utilization: int  # percent of requests
-
-
-@dataclass(frozen=True)
-class Hpa:
-    name: str
-    target: str
-    min_replicas: int
-    max_replicas: int
-    metrics: tuple[HpaMetric, ...]
-    behavior: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,7 @@ import pytest
 
 from finchsim.platform.local.platform import LocalPlatform
 
+NS = "finch-production"
 API = "api.finch.example.com"
 WEB = "finch.example.com"
 _TLS = ssl.create_default_context()

@@ -21,7 +21,7 @@ from finchsim.platform.local.platform import LocalPlatform
 from finchsim.platform.local.settings import LocalPlatformSettings, Timings, load_settings
 from finchsim.platform.local.snapshot import WorkloadSnapshot
 from finchsim.project import Project
-from tests.integration.platform.support import wait_for
+from tests.integration.platform.support import NS, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -62,7 +62,7 @@ def pods_of(platform: LocalPlatform, owner: str) -> list[tuple[str, str | None, 
 
 
 def test_backup_job_dumps_the_database(platform: LocalPlatform) -> None:
-    result = platform.run_job("postgres-backup", timeout=120)
+    result = platform.run_job(NS, "postgres-backup", timeout=120)
     assert result.succeeded, result.output
     assert result.reason == "Complete"
     dumps = sorted((platform.run_dir / "volumes" / "finch-backup").glob("backup-*.sql.gz"))
@@ -87,7 +87,7 @@ def test_rollout_replaces_every_pod_within_surge_and_unavailability(
         pods = pods_of(platform, "finch-frontend")
         seen.append((len(pods), sum(1 for *_, ready in pods if ready)))
 
-    platform.rollout("finch-frontend")
+    platform.rollout(NS, "finch-frontend")
     wait_for(
         platform,
         lambda: (
@@ -158,11 +158,11 @@ def test_hpa_scales_out_under_cpu_load_and_in_after_stabilisation(platform: Loca
 def test_drain_honours_the_pod_disruption_budget(platform: LocalPlatform) -> None:
     """finch-worker (PDB maxUnavailable 1) at 2 replicas: with one already down, draining the
     other's node is refused; once it is back, the drain moves the pod off the node."""
-    platform.scale("finch-worker", 2)
+    platform.scale(NS, "finch-worker", 2)
     wait_for(platform, lambda: workload(platform, "finch-worker").ready == 2, 90, "2 ready workers")
     (first, _, _), (_, node, _) = pods_of(platform, "finch-worker")[:2]
     assert node is not None
-    platform.kill_pod(first)
+    platform.delete_pod(NS, first, grace_period=0)
     platform.step()
     with pytest.raises(PlatformError, match="PodDisruptionBudget finch-worker allows 0"):
         platform.drain_node(node, timeout=1)
@@ -181,7 +181,7 @@ def test_drain_honours_the_pod_disruption_budget(platform: LocalPlatform) -> Non
     )
     assert all(n != node for _, n, _ in pods_of(platform, "finch-worker"))
     platform.uncordon_node(node)
-    platform.scale("finch-worker", 1)
+    platform.scale(NS, "finch-worker", 1)
 
 
 def test_node_failure_moves_its_pods(platform: LocalPlatform) -> None:

@@ -18,7 +18,7 @@ import pytest
 
 from finchsim.platform.local.platform import LocalPlatform, state_path
 from finchsim.project import Project
-from tests.integration.platform.support import API, WEB, get, wait_for
+from tests.integration.platform.support import API, NS, WEB, get, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -62,7 +62,7 @@ def test_killed_replica_leaves_upstream_and_comes_back(platform: LocalPlatform) 
     assert platform.controller is not None
     before = platform.controller.endpoints("finch-backend")
     victim = next(p.name for p in platform.snapshot_value.pods if p.owner == "finch-backend")
-    platform.kill_pod(victim)
+    platform.delete_pod(NS, victim, grace_period=0)
     platform.step()
     after_kill = platform.controller.endpoints("finch-backend")
     assert len(after_kill) == len(before) - 1, (before, after_kill)

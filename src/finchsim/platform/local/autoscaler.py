@@ -10,11 +10,11 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from finchsim.platform.local import hpa as hpa_algo
+from finchsim.models import hpa as hpa_algo
+from finchsim.models.hpa_model import Hpa
 from finchsim.platform.local.pods import Pod
 from finchsim.platform.local.settings import Timings
 from finchsim.platform.local.usage import UsageSampler
-from finchsim.platform.topology import Hpa
 
 DECISIONS_FILE = "hpa-decisions.jsonl"
 

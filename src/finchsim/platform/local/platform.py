@@ -23,7 +23,16 @@ from pathlib import Path
 import psutil
 
 from finchsim.errors import CommandError, PlatformError
-from finchsim.platform.base import ComponentState, JobResult, NodeState, Platform, PodState
+from finchsim.platform.base import (
+    Capability,
+    ComponentState,
+    ContainerState,
+    EventRecord,
+    JobResult,
+    NodeState,
+    Platform,
+    PodState,
+)
 from finchsim.platform.local import cgroups as cg
 from finchsim.platform.local.controller import Controller
 from finchsim.platform.local.ingress import (
@@ -53,8 +62,27 @@ def state_path(project: Project) -> Path:
     return project.root / STATE_DIR / STATE_FILE
 
 
+# The pod's terminationGracePeriodSeconds default (core/v1 defaults.go).
+DEFAULT_GRACE_PERIOD = 30
+OWNER_KIND = {"ReplicaSet": "Deployment"}  # the local platform has no ReplicaSet objects
+
+
 class LocalPlatform(Platform):
+    """Transitional: emulates the controllers in Python until it moves onto the real control
+    plane. Without an API server it has no Events, no kubeconfig, and cannot kill one
+    container alone; those are refused, not faked."""
+
     name = "local"
+    capabilities = frozenset(
+        {
+            Capability.PROCESSES,
+            Capability.NODE_FAILURE,
+            Capability.DRAIN,
+            Capability.JOBS,
+            Capability.INGRESS,
+            Capability.PROMETHEUS,
+        }
+    )
 
     def __init__(
         self,
@@ -305,23 +333,43 @@ class LocalPlatform(Platform):
 
     def components(self) -> list[ComponentState]:
         return [
-            ComponentState(w.namespace, w.name, w.desired, w.ready, w.available, w.updated)
+            ComponentState(w.kind, w.namespace, w.name, w.desired, w.ready, w.available, w.updated)
             for w in self.snapshot_value.workloads
         ]
 
     def pods(self) -> list[PodState]:
-        return [
-            PodState(
-                p.namespace,
-                p.name,
-                p.owner,
-                p.node,
-                p.phase,
-                p.ready,
-                sum(c.restarts for c in p.containers),
+        ctl = self.controller
+        live = ctl.pods if ctl is not None else {}
+        states = []
+        for p in self.snapshot_value.pods:
+            pod = live.get(p.name)
+            containers = tuple(
+                ContainerState(
+                    c.name,
+                    p.ready,
+                    c.restarts,
+                    "Running" if c.running else "Waiting",
+                )
+                for c in p.containers
             )
-            for p in self.snapshot_value.pods
-        ]
+            states.append(
+                PodState(
+                    namespace=p.namespace,
+                    name=p.name,
+                    uid=pod.uid if pod is not None else "",
+                    owner_kind=OWNER_KIND.get(p.owner_kind, p.owner_kind),
+                    owner=p.owner,
+                    node=p.node,
+                    phase=p.phase,
+                    ready=p.ready,
+                    created=p.created,
+                    labels=dict(pod.workload.labels) if pod is not None else {},
+                    containers=containers,
+                    deleting=pod.deleting if pod is not None else False,
+                    reason=p.reason,
+                )
+            )
+        return states
 
     def nodes(self) -> list[NodeState]:
         return list(self.snapshot_value.nodes)
@@ -346,20 +394,41 @@ class LocalPlatform(Platform):
             snap = replace(snap, ingress=self.traffic.totals(), ingress_rates=self.traffic.rates())
         self.snapshot_value = snap
 
-    def scale(self, deployment: str, replicas: int) -> None:
-        self._running().replicas[self._workload(deployment)] = replicas
+    def _in_namespace(self, namespace: str) -> None:
+        ns = self._running().topology.namespace
+        if namespace != ns:
+            raise PlatformError(f"no namespace {namespace!r} on the local platform; it runs {ns!r}")
+
+    def scale(self, namespace: str, name: str, replicas: int) -> None:
+        self._in_namespace(namespace)
+        self._running().replicas[self._workload(name)] = replicas
         self._refresh()
 
-    def rollout(self, deployment: str) -> None:
-        self._running().rollout(self._workload(deployment))
+    def rollout(self, namespace: str, name: str) -> None:
+        self._in_namespace(namespace)
+        self._running().rollout(self._workload(name))
         self._refresh()
 
-    def kill_pod(self, pod: str) -> None:
+    def delete_pod(self, namespace: str, name: str, grace_period: int | None = None) -> None:
+        self._in_namespace(namespace)
         ctl = self._running()
-        if pod not in ctl.pods:
-            raise PlatformError(f"no pod {pod!r}")
-        ctl.pods[pod].kill()
+        if name not in ctl.pods:
+            raise PlatformError(f"no pod {namespace}/{name}")
+        if grace_period == 0:
+            ctl.pods[name].kill()
+        else:
+            ctl.delete_pod(name, DEFAULT_GRACE_PERIOD if grace_period is None else grace_period)
         self._refresh()
+
+    def kill_container(self, namespace: str, pod: str, container: str) -> None:
+        self.require(Capability.KILL_CONTAINER)
+
+    def events(self, since: float) -> list[EventRecord]:
+        self.require(Capability.EVENTS)
+        return []
+
+    def poll(self) -> None:
+        self.step()
 
     def fail_node(self, node: str) -> None:
         self._running().fail_node(node, time.monotonic())
@@ -402,7 +471,8 @@ class LocalPlatform(Platform):
         self._running().set_schedulable(node, True)
         self._refresh()
 
-    def run_job(self, cronjob: str, timeout: float | None = None) -> JobResult:
+    def run_job(self, namespace: str, cronjob: str, timeout: float | None = None) -> JobResult:
+        self._in_namespace(namespace)
         ctl = self._running()
         if cronjob not in ctl.topology.cronjobs:
             raise PlatformError(

@@ -13,6 +13,7 @@ import socket
 import time
 import urllib.error
 import urllib.request
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -87,6 +88,7 @@ class Pod:
         self.env = pod_env
         self.cgroups = cgroups
         self.run_id = run_id
+        self.uid = str(uuid.uuid4())  # metadata.uid: a new pod, even under an old name
         self.created = time.time()
         self.revision = 1  # the template revision it runs (a rollout bumps the workload's)
         self.phase = "Pending"

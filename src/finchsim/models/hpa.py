@@ -29,7 +29,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
-from finchsim.platform.local.hpa_behavior import (
+from finchsim.models.hpa_behavior import (
     LEGACY_SCALE_UP_FACTOR,
     LEGACY_SCALE_UP_MINIMUM,
     limit_legacy,
@@ -39,13 +39,14 @@ from finchsim.platform.local.hpa_behavior import (
     stabilize,
     stabilize_legacy,
 )
-from finchsim.platform.local.hpa_model import (
+from finchsim.models.hpa_model import (
     DEFAULT_METRICS,
     DEFAULT_SETTINGS,
     SYNC_PERIOD_SECONDS,
     Behavior,
     ControllerSettings,
     Decision,
+    Hpa,
     HpaState,
     MetricResult,
     PodSample,
@@ -53,8 +54,7 @@ from finchsim.platform.local.hpa_model import (
     ScalingPolicy,
     ScalingRules,
 )
-from finchsim.platform.local.hpa_replicas import compute_metric
-from finchsim.platform.topology import Hpa
+from finchsim.models.hpa_replicas import compute_metric
 
 __all__ = [
     "DEFAULT_METRICS",

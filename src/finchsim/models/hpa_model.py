@@ -11,7 +11,24 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from finchsim.platform.topology import HpaMetric
+# ---- the HPA spec as the controller reads it (autoscaling/v2, Resource metrics) -------------
+
+
+@dataclass(frozen=True)
+class HpaMetric:
+    resource: str  # cpu | memory
+    utilization: int  # averageUtilization: percent of requests
+
+
+@dataclass(frozen=True)
+class Hpa:
+    name: str
+    target: str  # the scale target's name (a Deployment or StatefulSet)
+    min_replicas: int
+    max_replicas: int
+    metrics: tuple[HpaMetric, ...]
+    behavior: dict[str, Any] = field(default_factory=dict)  # spec.behavior as written
+
 
 SYNC_PERIOD_SECONDS = 15.0  # --horizontal-pod-autoscaler-sync-period: the caller's loop period
 DEFAULT_METRICS = (HpaMetric("cpu", 80),)  # autoscaling/v2 defaulting when spec.metrics is empty

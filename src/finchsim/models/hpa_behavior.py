@@ -13,7 +13,7 @@ from dataclasses import replace
 from typing import Any
 
 from finchsim.errors import InputError, Problem
-from finchsim.platform.local.hpa_model import (
+from finchsim.models.hpa_model import (
     DEFAULT_SETTINGS,
     Behavior,
     ControllerSettings,

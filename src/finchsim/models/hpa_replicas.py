@@ -11,13 +11,13 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 
-from finchsim.platform.local.hpa_model import (
+from finchsim.models.hpa_model import (
     DEFAULT_SETTINGS,
     ControllerSettings,
+    HpaMetric,
     MetricResult,
     PodSample,
 )
-from finchsim.platform.topology import HpaMetric
 
 
 def compute_metric(
