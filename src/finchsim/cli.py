@@ -17,7 +17,9 @@ from pathlib import Path
 from rich.console import Console
 
 from finchsim import __version__
-from finchsim.errors import FinchsimError, InputError
+from finchsim.errors import FinchsimError, InputError, PlatformError
+from finchsim.platform.registry import PLATFORMS, PlatformOptions
+from finchsim.platform.registry import create as create_platform
 from finchsim.platform.secrets import ensure_secrets
 from finchsim.project import Project
 from finchsim.validate import validate_project
@@ -51,16 +53,49 @@ def cmd_secrets(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_up(args: argparse.Namespace) -> int:
-    from finchsim.platform.local.live import run_up  # heavy imports only for this command
+def _platform_options(args: argparse.Namespace, events: list[str]) -> PlatformOptions:
+    return PlatformOptions(
+        Project.locate(args.project),
+        args.overlay,
+        log=events.append,
+        kubeconfig=Path(args.kubeconfig) if args.kubeconfig else None,
+        context=args.context,
+        adopt=args.adopt,
+    )
 
-    return run_up(Project.locate(args.project), args.overlay, out, err, hold=True)
+
+def cmd_up(args: argparse.Namespace) -> int:
+    if args.platform == "local":
+        from finchsim.platform.local.live import run_up  # heavy imports only for this command
+
+        return run_up(Project.locate(args.project), args.overlay, out, err, hold=True)
+    from finchsim.running import run_platform
+
+    events: list[str] = []
+    platform = create_platform(args.platform, _platform_options(args, events))
+    return run_platform(platform, out, err, events, hold=True)
 
 
 def cmd_down(args: argparse.Namespace) -> int:
-    from finchsim.platform.local.platform import down_from_anywhere
+    from finchsim.platform.registry import down
 
-    out.print(down_from_anywhere(Project.locate(args.project)))
+    out.print(down(Project.locate(args.project)))
+    return 0
+
+
+def cmd_kubeconfig(args: argparse.Namespace) -> int:
+    from finchsim.platform import runstate
+
+    state = runstate.read_state(Project.locate(args.project))
+    if state is None or not runstate.holder_alive(state):
+        raise PlatformError("nothing is up: start it with `finchsim up --platform kwok`")
+    if args.platform and state.get("platform") != args.platform:
+        raise PlatformError(
+            f"the running topology is on the {state.get('platform')} platform, not {args.platform}"
+        )
+    if not state.get("kubeconfig"):
+        raise PlatformError(f"the {state.get('platform')} platform has no kubeconfig")
+    out.print(state["kubeconfig"], markup=False)
     return 0
 
 
@@ -89,9 +124,11 @@ COMMANDS: dict[str, tuple[Callable[[argparse.Namespace], int], str]] = {
     "simulate": (cmd_simulate, "bring the topology up, drive load, report, tear down"),
     "up": (cmd_up, "bring the topology up locally and keep it running until Ctrl-C or `down`"),
     "down": (cmd_down, "stop a running topology and remove everything it left"),
+    "kubeconfig": (cmd_kubeconfig, "print the kubeconfig path of the running cluster, for kubectl"),
     "bench": (cmd_bench, "measure start times (bare vs. whole topology) and stack memory"),
 }
 WITH_OVERLAY = ("simulate", "up", "bench")
+WITH_PLATFORM = ("simulate", "up", "bench")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -118,7 +155,36 @@ def build_parser() -> argparse.ArgumentParser:
                 default="production",
                 help="which overlay of cluster/overlays to run (default: production)",
             )
+        if name in WITH_PLATFORM:
+            _platform_arguments(cmd)
+        if name == "kubeconfig":
+            cmd.add_argument(
+                "--platform",
+                choices=sorted(PLATFORMS),
+                help="refuse unless the running topology is on this platform",
+            )
     return parser
+
+
+def _platform_arguments(cmd: argparse.ArgumentParser) -> None:
+    cmd.add_argument(
+        "--platform",
+        default="local",
+        choices=list(PLATFORMS),
+        help="where the topology runs (default: local)",
+    )
+    cmd.add_argument(
+        "--kubeconfig", help="--platform context: the kubeconfig file (default: ~/.kube/config)"
+    )
+    cmd.add_argument(
+        "--context",
+        help="--platform context: the context to use (default: the kubeconfig's current one)",
+    )
+    cmd.add_argument(
+        "--adopt",
+        action="store_true",
+        help="--platform context: use namespaces that exist already (never deleted)",
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -100,6 +100,21 @@ class ComponentState:
 
 
 @dataclass(frozen=True)
+class HpaStatus:
+    """A HorizontalPodAutoscaler as `kubectl get hpa` shows it."""
+
+    namespace: str
+    name: str
+    target: str  # the scale target's name
+    min_replicas: int
+    max_replicas: int
+    current: int  # status.currentReplicas
+    desired: int  # status.desiredReplicas
+    targets: Mapping[str, int]  # resource -> target averageUtilization %
+    utilization: Mapping[str, float]  # resource -> last measured averageUtilization %
+
+
+@dataclass(frozen=True)
 class EventRecord:
     """One Kubernetes Event (events.k8s.io/v1), as `kubectl events` lists it."""
 
@@ -159,6 +174,10 @@ class Platform(ABC):
     @abstractmethod
     def nodes(self) -> list[NodeState]:
         """Every node with its readiness, schedulability, allocatable resources and taints."""
+
+    @abstractmethod
+    def hpas(self) -> list[HpaStatus]:
+        """Every HorizontalPodAutoscaler of the topology with its last measurement."""
 
     @abstractmethod
     def events(self, since: float) -> list[EventRecord]:

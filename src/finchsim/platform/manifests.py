@@ -129,3 +129,19 @@ def _source(project: Project, target: Path, obj: dict[str, Any]) -> str:
         if rel:
             return project.rel((target / rel).resolve())
     return project.rel(target / "kustomization.yaml")
+
+
+def load_files(project: Project, folder: Path) -> list[Rendered]:
+    """Every object of the plain YAML files in `folder` (no kustomize), e.g. `cluster/crds/`."""
+    objects: list[Rendered] = []
+    for path in sorted(folder.glob("*.yaml")) if folder.is_dir() else []:
+        if path.name == "kustomization.yaml":
+            continue
+        shown = project.rel(path)
+        for doc in yaml.safe_load_all(path.read_text()):
+            if not doc:
+                continue
+            if not isinstance(doc, dict) or "kind" not in doc:
+                raise InputError([Problem(shown, "", "expected Kubernetes objects")])
+            objects.append(Rendered(doc, shown))
+    return objects

@@ -28,6 +28,7 @@ from finchsim.platform.base import (
     ComponentState,
     ContainerState,
     EventRecord,
+    HpaStatus,
     JobResult,
     NodeState,
     Platform,
@@ -370,6 +371,22 @@ class LocalPlatform(Platform):
                 )
             )
         return states
+
+    def hpas(self) -> list[HpaStatus]:
+        return [
+            HpaStatus(
+                h.namespace,
+                h.name,
+                h.target,
+                h.min_replicas,
+                h.max_replicas,
+                h.current,
+                h.desired,
+                dict(h.targets),
+                dict(h.utilization),
+            )
+            for h in self.snapshot_value.hpas
+        ]
 
     def nodes(self) -> list[NodeState]:
         return list(self.snapshot_value.nodes)

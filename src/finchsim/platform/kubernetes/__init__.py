@@ -1,0 +1,1 @@
+"""The `Platform` seam over the official kubernetes client: one implementation for every cluster."""

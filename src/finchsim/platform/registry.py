@@ -1,0 +1,135 @@
+"""Every platform by name: `--platform local|kwok|context`.
+
+The registry is an explicit dict of factories (no discovery magic); an unknown name fails
+listing the valid ones. Only this module and the CLI import platform implementations: the rest
+of finch-sim sees the `Platform` seam."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from finchsim.errors import InputError, Problem
+from finchsim.models.load import MODEL_FILE, load_model
+from finchsim.platform import runstate
+from finchsim.platform.base import Platform
+from finchsim.platform.manifests import Rendered, load_files, render
+from finchsim.project import Project
+
+KWOK_SETTINGS = "cluster/kwok/cluster.yaml"
+
+
+@dataclass(frozen=True)
+class PlatformOptions:
+    """What a command knows when it asks for a platform."""
+
+    project: Project
+    overlay: str = "production"
+    log: Callable[[str], None] = field(default=lambda _msg: None)
+    kubeconfig: Path | None = None  # context: the kubeconfig file (default ~/.kube/config)
+    context: str | None = None  # context: the context name (default: the file's current)
+    adopt: bool = False  # context: use namespaces finch-sim did not create
+    settings: Path | None = None  # the platform's settings file, when not the project's own
+
+
+def _objects(opts: PlatformOptions, with_monitoring: bool) -> list[Rendered]:
+    project = opts.project
+    objects = load_files(project, project.cluster / "crds") + render(project, opts.overlay)
+    if with_monitoring:
+        objects += render(project, "monitoring")
+    return objects
+
+
+def _local(opts: PlatformOptions) -> Platform:
+    from finchsim.platform.local.platform import LocalPlatform
+
+    return LocalPlatform(opts.project, opts.overlay, log=opts.log)
+
+
+def _kwok(opts: PlatformOptions) -> Platform:
+    from finchsim.platform.controlplane.locate import binary_paths
+    from finchsim.platform.kubernetes.platform import KubernetesPlatform
+    from finchsim.platform.providers.kwok import KwokProvider, storage_objects
+    from finchsim.platform.providers.kwok_settings import load_kwok_settings
+
+    project = opts.project
+    path = opts.settings or project.root / KWOK_SETTINGS
+    settings = load_kwok_settings(path, project.rel(path))
+    storage = storage_objects(
+        project.cluster / "kwok" / "storage.yaml", "cluster/kwok/storage.yaml"
+    )
+    provider = KwokProvider(settings, binary_paths(), storage, "finchsim")
+    model = load_model(project.root / MODEL_FILE, MODEL_FILE)
+    return KubernetesPlatform(
+        project, opts.overlay, provider, _objects(opts, False), load_model=model, log=opts.log
+    )
+
+
+def _context(opts: PlatformOptions) -> Platform:
+    from finchsim.platform.kubernetes.platform import KubernetesPlatform
+    from finchsim.platform.providers.context import ContextProvider
+
+    kubeconfig = opts.kubeconfig or Path.home() / ".kube" / "config"
+    provider = ContextProvider(kubeconfig, opts.context, opts.adopt)
+    return KubernetesPlatform(
+        opts.project, opts.overlay, provider, _objects(opts, provider.with_monitoring), log=opts.log
+    )
+
+
+PLATFORMS: dict[str, Callable[[PlatformOptions], Platform]] = {
+    "local": _local,
+    "kwok": _kwok,
+    "context": _context,
+}
+
+
+def create(name: str, opts: PlatformOptions) -> Platform:
+    """The platform called `name`; InputError listing the valid names when there is none."""
+    if name not in PLATFORMS:
+        raise InputError(
+            [
+                Problem(
+                    "--platform",
+                    "",
+                    f"unknown platform {name!r}; expected one of: " + ", ".join(PLATFORMS),
+                )
+            ]
+        )
+    return PLATFORMS[name](opts)
+
+
+def cleanup(project: Project, state: dict[str, Any]) -> None:
+    """Remove what a run recorded in `state` left behind (its holder is gone)."""
+    platform = state.get("platform", "local")
+    run_dir = Path(state["run_dir"])
+    if platform == "local":
+        from finchsim.platform.local.platform import cleanup_run
+
+        cleanup_run(project, run_dir, state["run_id"])
+        return
+    provider_state = state.get("provider")
+    if provider_state:
+        if platform == "kwok":
+            from finchsim.platform.controlplane.locate import binary_paths
+            from finchsim.platform.providers import kwok
+
+            kwok.cleanup(provider_state, binary_paths())
+        elif platform == "context":
+            from finchsim.platform.providers import context
+
+            context.cleanup(provider_state, run_dir)
+    shutil.rmtree(run_dir, ignore_errors=True)
+    runstate.clear_state(project, state["run_id"])
+
+
+def down(project: Project) -> str:
+    """`finchsim down`: stop the running `up`, then clean up whatever it left."""
+    state = runstate.read_state(project)
+    if state is None:
+        return "nothing is up"
+    runstate.stop_holder(state)
+    cleanup(project, state)
+    return f"run {state['run_id']} ({state.get('platform', 'local')}) is down"

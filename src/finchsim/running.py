@@ -1,0 +1,105 @@
+"""Running any platform in the foreground: `up` under a live view, hold or drive, always down.
+
+The view is built from the `Platform` seam only (components, pods per node, HPAs, nodes), so it
+shows the same thing whatever runs the topology. Ctrl-C or SIGTERM (`finchsim down`) tears
+everything down; Ctrl-C exits 130."""
+
+from __future__ import annotations
+
+import signal
+import time
+from collections import Counter
+from collections.abc import Callable
+from types import FrameType
+
+from rich.console import Console, Group
+from rich.live import Live
+from rich.table import Table
+from rich.text import Text
+
+from finchsim.platform.base import Capability, Platform
+
+REFRESH_SECONDS = 1.0
+
+
+def view(platform: Platform, events: list[str], title: str) -> Group:
+    """One frame: workloads with ready/desired and where their pods run, HPAs, nodes."""
+    table = Table(title=title, expand=False)
+    for col in ("workload", "ready/desired", "pods (node)"):
+        table.add_column(col)
+    try:
+        components, pods, hpas, nodes = (
+            platform.components(),
+            platform.pods(),
+            platform.hpas(),
+            platform.nodes(),
+        )
+    except Exception as exc:  # the view must never take the run down: show why it is empty
+        return Group(table, Text(f"(not reachable yet: {exc})", style="dim"))
+    for c in sorted(components, key=lambda c: c.name):
+        mine = [p for p in pods if p.owner == c.name and p.namespace == c.namespace]
+        per_node = Counter(p.node or "Pending" for p in mine)
+        style = "green" if c.ready >= c.desired else "yellow"
+        table.add_row(
+            c.name,
+            Text(f"{c.ready}/{c.desired}", style=style),
+            ", ".join(f"{n}x {k}" for k, n in sorted(per_node.items())),
+        )
+    lines = [
+        f"{h.name}: {h.current}→{h.desired} "
+        + " ".join(f"{k} {h.utilization.get(k, 0):.0f}%/{v}%" for k, v in h.targets.items())
+        for h in hpas
+    ]
+    ready_nodes = sum(1 for n in nodes if n.ready)
+    lines.append(f"nodes: {ready_nodes}/{len(nodes)} Ready")
+    tail = Text("\n".join(events[-6:]), style="dim")
+    return Group(table, Text("  ".join(lines)), tail)
+
+
+def run_platform(
+    platform: Platform,
+    out: Console,
+    err: Console,
+    events: list[str],
+    *,
+    hold: bool,
+    then: Callable[[Platform], int] | None = None,
+    timeout: float = 300.0,
+) -> int:
+    """Up with a live view; then either hold until a signal or run `then(platform)`; down."""
+    stop = {"now": False}
+
+    def on_term(_sig: int, _frame: FrameType | None) -> None:
+        stop["now"] = True
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, on_term)
+    # Ctrl-C must tear down even when started with SIGINT ignored (a background job of a
+    # non-interactive shell inherits that, and Python then installs no handler of its own).
+    previous_int = signal.signal(signal.SIGINT, signal.default_int_handler)
+    title = f"Finch on the {platform.name} platform"
+    started = time.monotonic()
+    try:
+        with Live(Text("starting…"), console=err, refresh_per_second=2, transient=not hold) as live:
+            platform.up(timeout)
+            live.update(view(platform, events, title))
+            where = (
+                f"kubectl --kubeconfig {platform.kubeconfig()}"
+                if Capability.KUBECONFIG in platform.capabilities
+                else ""
+            )
+            out.print(f"ready in {time.monotonic() - started:.1f}s on {platform.name}. {where}")
+            if then is not None:
+                return then(platform)
+            while hold and not stop["now"]:
+                platform.poll()
+                live.update(view(platform, events, title))
+                time.sleep(REFRESH_SECONDS)
+        return 0
+    except KeyboardInterrupt:
+        err.print("stopping…")
+        return 130 if not stop["now"] else 0
+    finally:
+        platform.down()
+        signal.signal(signal.SIGTERM, previous)
+        signal.signal(signal.SIGINT, previous_int)
