@@ -105,6 +105,33 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     return simulate(Project.locate(args.project), args.overlay, out, err)
 
 
+def cmd_calibrate(args: argparse.Namespace) -> int:
+    from finchsim.analysis.targets import parse_duration
+    from finchsim.calibrate import measure, write_model
+    from finchsim.platform.local.live import run_up
+    from finchsim.platform.local.platform import LocalPlatform
+    from finchsim.simulate import DATA_SIZE
+
+    project = Project.locate(args.project)
+    profile = project.loadtests / "profiles" / f"{args.profile}.yaml"
+
+    def drive(platform: LocalPlatform) -> int:
+        out.print(f"seeding {DATA_SIZE} of synthetic Finch data…")
+        platform.exec_in(
+            "finch-backend",
+            ["python", "manage.py", "generate_data", "--size", DATA_SIZE, "--seed", "42"],
+        )
+        load_dir = platform.run_dir / "calibrate"
+        load_dir.mkdir()
+        scrape = float(parse_duration(platform.settings.timings.scrapeInterval))
+        model = measure(platform, profile, load_dir, {}, out.print, scrape)
+        path = write_model(project.root, model, platform.run_id, args.overlay, args.profile)
+        out.print(f"wrote {project.rel(path)}")
+        return 0
+
+    return run_up(project, args.overlay, out, err, hold=False, then=drive)
+
+
 def cmd_bench(args: argparse.Namespace) -> int:
     import signal
 
@@ -125,9 +152,13 @@ COMMANDS: dict[str, tuple[Callable[[argparse.Namespace], int], str]] = {
     "up": (cmd_up, "bring the topology up locally and keep it running until Ctrl-C or `down`"),
     "down": (cmd_down, "stop a running topology and remove everything it left"),
     "kubeconfig": (cmd_kubeconfig, "print the kubeconfig path of the running cluster, for kubectl"),
+    "calibrate": (
+        cmd_calibrate,
+        "measure the load model's per-request costs on the local platform",
+    ),
     "bench": (cmd_bench, "measure start times (bare vs. whole topology) and stack memory"),
 }
-WITH_OVERLAY = ("simulate", "up", "bench")
+WITH_OVERLAY = ("simulate", "up", "bench", "calibrate")
 WITH_PLATFORM = ("simulate", "up", "bench")
 
 
@@ -157,6 +188,12 @@ def build_parser() -> argparse.ArgumentParser:
             )
         if name in WITH_PLATFORM:
             _platform_arguments(cmd)
+        if name == "calibrate":
+            cmd.add_argument(
+                "--profile",
+                default="simulate",
+                help="the load profile of loadtests/profiles to measure under (default: simulate)",
+            )
         if name == "kubeconfig":
             cmd.add_argument(
                 "--platform",

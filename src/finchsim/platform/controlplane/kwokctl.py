@@ -261,10 +261,12 @@ class KwokctlCluster:
             ) from exc
         return self.kubeconfig
 
-    def log_tails(self, lines: int = 5) -> str:
-        """The last lines of each component's log, for an error message."""
+    def log_tails(self, lines: int = 5, only: Sequence[str] | None = None) -> str:
+        """The last lines of each component's log (or of those in `only`), for an error."""
         parts = []
         for log in sorted(self.logs.glob("*.log")) if self.logs.is_dir() else []:
+            if only is not None and log.stem not in only:
+                continue
             tail = log.read_text(errors="replace").strip().splitlines()[-lines:]
             if tail:
                 parts.append(f"{log.stem}: " + "\n  ".join(tail))

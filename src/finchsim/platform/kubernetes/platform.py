@@ -8,6 +8,7 @@ through the API the way kubectl does them. The real controllers do the rest."""
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import shutil
 import time
@@ -189,7 +190,8 @@ class KubernetesPlatform(Platform):
         api = self._api()
         found = []
         for ns in [*self.namespaces, "default"]:  # Node events are recorded in "default"
-            for e in api.events.list_namespaced_event(ns).items:
+            raw = api.events.list_namespaced_event(ns, _preload_content=False)
+            for e in json.loads(raw.data)["items"]:
                 record = states.event_record(e)
                 if record.time >= since:
                     found.append(record)

@@ -6,7 +6,6 @@ from datetime import datetime
 from typing import Any
 
 from kubernetes.client import (
-    EventsV1Event,
     V1Deployment,
     V1Node,
     V1Pod,
@@ -133,26 +132,33 @@ def statefulset_state(st: V1StatefulSet) -> ComponentState:
     )
 
 
-def event_record(e: EventsV1Event) -> EventRecord:
-    """An events.k8s.io/v1 Event; the time is when it last happened (series), else first."""
+def _parse_time(value: str | None) -> float:
+    if not value:
+        return 0.0
+    return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
+
+
+def event_record(e: dict[str, Any]) -> EventRecord:
+    """An events.k8s.io/v1 Event as JSON (the typed client cannot read the Events that old
+    recorders write: they leave `eventTime` null, which its model requires). The time is when
+    it last happened (its series), else when it was first seen."""
+    series = e.get("series") or {}
     when = (
-        (e.series.last_observed_time if e.series is not None else None)
-        or e.event_time
-        or e.deprecated_last_timestamp
-        or e.deprecated_first_timestamp
-        or e.metadata.creation_timestamp
+        series.get("lastObservedTime")
+        or e.get("eventTime")
+        or e.get("deprecatedLastTimestamp")
+        or e.get("deprecatedFirstTimestamp")
+        or e["metadata"].get("creationTimestamp")
     )
-    regarding = e.regarding
-    count = e.series.count if e.series is not None else (e.deprecated_count or 1)
+    regarding = e.get("regarding") or {}
+    source = (e.get("deprecatedSource") or {}).get("component", "")
     return EventRecord(
-        time=_ts(when),
-        namespace=e.metadata.namespace or "",
-        object=f"{regarding.kind}/{regarding.name}" if regarding is not None else "",
-        type=e.type or "Normal",
-        reason=e.reason or "",
-        message=e.note or "",
-        source=e.reporting_controller
-        or (e.deprecated_source.component if e.deprecated_source is not None else "")
-        or "",
-        count=count,
+        time=_parse_time(when),
+        namespace=e["metadata"].get("namespace", ""),
+        object=f"{regarding.get('kind', '')}/{regarding.get('name', '')}",
+        type=e.get("type") or "Normal",
+        reason=e.get("reason") or "",
+        message=e.get("note") or "",
+        source=e.get("reportingController") or source or "",
+        count=series.get("count") or e.get("deprecatedCount") or 1,
     )

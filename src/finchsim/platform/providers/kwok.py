@@ -127,7 +127,8 @@ class KwokProvider(Provider):
         dead = self.cluster.dead_components()
         if not dead:
             return None
-        return f"control-plane process(es) died: {', '.join(dead)}\n{self.cluster.log_tails()}"
+        tails = self.cluster.log_tails(only=dead)
+        return f"control-plane process(es) died: {', '.join(dead)}\n{tails}"
 
     def _relabel(self, clients: Clients, node: str, value: str) -> None:
         try:

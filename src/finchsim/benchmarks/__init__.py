@@ -1,0 +1,1 @@
+"""Benchmarks (`make bench`): what the platforms cost and how faithful the models are."""
