@@ -17,7 +17,7 @@ from pathlib import Path
 from rich.console import Console
 
 from finchsim import __version__
-from finchsim.errors import FinchsimError, InputError, PlatformError
+from finchsim.errors import FinchsimError, InputError, PlatformError, Problem
 from finchsim.platform.registry import PLATFORMS, PlatformOptions
 from finchsim.platform.registry import create as create_platform
 from finchsim.platform.secrets import ensure_secrets
@@ -100,9 +100,41 @@ def cmd_kubeconfig(args: argparse.Namespace) -> int:
 
 
 def cmd_simulate(args: argparse.Namespace) -> int:
-    from finchsim.simulate import simulate
+    if args.platform == "local":
+        if args.nodes is not None or args.traffic != 1.0:
+            raise InputError(
+                [
+                    Problem(
+                        "--nodes/--traffic",
+                        "",
+                        (
+                            "what-ifs need --platform kwok; the local platform's nodes come from "
+                            "cluster/local/platform.yaml and its traffic from the load profile"
+                        ),
+                    )
+                ]
+            )
+        from finchsim.simulate import simulate
 
-    return simulate(Project.locate(args.project), args.overlay, out, err)
+        return simulate(Project.locate(args.project), args.overlay, out, err, profile=args.profile)
+    return _simulate_cluster(args)
+
+
+def _simulate_cluster(args: argparse.Namespace) -> int:
+    from finchsim.whatif import run_whatif
+
+    events: list[str] = []
+    code, _result = run_whatif(
+        _platform_options(args, events),
+        args.platform,
+        args.profile,
+        args.nodes,
+        args.traffic,
+        out,
+        err,
+        events,
+    )
+    return code
 
 
 def cmd_calibrate(args: argparse.Namespace) -> int:
@@ -141,7 +173,14 @@ def cmd_bench(args: argparse.Namespace) -> int:
         raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, interrupt)
-    bench(Project.locate(args.project), args.overlay, out)
+    project = Project.locate(args.project)
+    parts = args.only or list(BENCH_PARTS)
+    if "local" in parts:
+        bench(project, args.overlay, out)
+    if set(parts) - {"local"}:
+        from finchsim.benchmarks.kwok import run_kwok_bench
+
+        run_kwok_bench(project, parts, out, err)
     return 0
 
 
@@ -158,6 +197,9 @@ COMMANDS: dict[str, tuple[Callable[[argparse.Namespace], int], str]] = {
     ),
     "bench": (cmd_bench, "measure start times (bare vs. whole topology) and stack memory"),
 }
+# local: start times and memory; kwok-up: time to rolled out; fidelity: HPA model vs real HPA;
+# whatif: 100 nodes at 10x traffic.
+BENCH_PARTS = ("local", "kwok-up", "fidelity", "whatif")
 WITH_OVERLAY = ("simulate", "up", "bench", "calibrate")
 WITH_PLATFORM = ("simulate", "up", "bench")
 
@@ -188,6 +230,28 @@ def build_parser() -> argparse.ArgumentParser:
             )
         if name in WITH_PLATFORM:
             _platform_arguments(cmd)
+        if name == "simulate":
+            cmd.add_argument(
+                "--profile",
+                default="simulate",
+                help="the load profile of loadtests/profiles (default: simulate)",
+            )
+            cmd.add_argument(
+                "--nodes", type=int, help="--platform kwok: nodes in the first node pool"
+            )
+            cmd.add_argument(
+                "--traffic",
+                type=float,
+                default=1.0,
+                help="--platform kwok: multiply the profile's offered load (default: 1)",
+            )
+        if name == "bench":
+            cmd.add_argument(
+                "--only",
+                action="append",
+                choices=BENCH_PARTS,
+                help="run only this part (repeatable; default: all of them)",
+            )
         if name == "calibrate":
             cmd.add_argument(
                 "--profile",

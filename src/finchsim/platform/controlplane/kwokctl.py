@@ -31,6 +31,7 @@ import psutil
 import yaml
 
 from finchsim.errors import CommandError, PlatformError
+from finchsim.platform.ports import free_port
 from finchsim.platform.tools import find_tool, run
 
 KWOKCTL_API = "config.kwok.x-k8s.io/v1alpha1"
@@ -41,7 +42,15 @@ MANAGED_UP = "up"
 MANAGED_DOWN = "down"
 # Per-container usage, written by the load model, read by kwok's usage expression below.
 USAGE_ANNOTATION = {"cpu": "cpu.usage.finchsim.io/", "memory": "memory.usage.finchsim.io/"}
-COMPONENTS = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler")
+PORT_OPTIONS = (
+    "kubeApiserverPort",
+    "etcdPort",
+    "etcdPeerPort",
+    "kubeControllerManagerPort",
+    "kubeSchedulerPort",
+    "kwokControllerPort",
+    "metricsServerPort",
+)
 
 
 @dataclass(frozen=True)
@@ -110,6 +119,9 @@ def kwokctl_config(
     options: dict[str, Any] = {
         "runtime": "binary",
         "bindAddress": "127.0.0.1",
+        # Our own free ports: kwokctl probes downwards from 32767, so two clusters started at
+        # the same moment (or a port in TIME_WAIT) would pick the same ones.
+        **{option: free_port() for option in PORT_OPTIONS},
         "kubeApiserverBinary": str(binaries["kube-apiserver"]),
         "kubeControllerManagerBinary": str(binaries["kube-controller-manager"]),
         "kubeSchedulerBinary": str(binaries["kube-scheduler"]),
