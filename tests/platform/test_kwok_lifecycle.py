@@ -1,0 +1,169 @@
+"""`finchsim up --platform kwok` as a user runs it: kubectl works while it holds, Ctrl-C and a
+crash leave nothing behind (with `finchsim down` after a crash), a second `up` is refused.
+
+Each test runs the real CLI in a subprocess on a copy of the project (its own `.finchsim/`
+state), and records the control plane's pids so it can prove they are gone afterwards."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import psutil
+import pytest
+
+from finchsim.platform.runstate import read_state
+from finchsim.platform.tools import find_tool
+from finchsim.project import Project
+from tests.conftest import REPO
+
+pytestmark = pytest.mark.kwok
+
+
+@pytest.fixture
+def copy(project: Project, tmp_path: Path) -> Iterator[Project]:
+    """The project's input folders and secrets in a scratch root, with its own state file."""
+    root = tmp_path / "proj"
+    for folder in ("cluster", "loadtests", "analysis"):
+        shutil.copytree(
+            project.root / folder,
+            root / folder,
+            symlinks=True,
+            ignore=shutil.ignore_patterns("node_modules"),
+        )
+    yield Project(root)
+    subprocess.run(
+        [sys.executable, "-m", "finchsim.cli", "--project", str(root), "down"],
+        capture_output=True,
+        timeout=120,
+        check=False,
+    )
+
+
+@pytest.fixture
+def start_up() -> Iterator[Callable[[Path], subprocess.Popen[str]]]:
+    """Start `finchsim up --platform kwok` on a project; always reaped, pipes closed."""
+    started: list[subprocess.Popen[str]] = []
+
+    def start(root: Path) -> subprocess.Popen[str]:
+        argv = [
+            sys.executable,
+            "-m",
+            "finchsim.cli",
+            "--project",
+            str(root),
+            "up",
+            "--platform",
+            "kwok",
+        ]
+        proc = subprocess.Popen(
+            argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO
+        )
+        started.append(proc)
+        return proc
+
+    yield start
+    for proc in started:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGINT)
+        proc.communicate(timeout=120)
+
+
+def wait_ready(proc: subprocess.Popen[str], project: Project) -> dict[str, int]:
+    """Read the CLI's stdout until it says ready; return the control plane's pids."""
+    assert proc.stdout is not None
+    for line in proc.stdout:
+        if line.startswith("ready in"):
+            break
+    else:
+        raise AssertionError(f"up ended without getting ready: {proc.wait()} {proc.stderr}")
+    state = read_state(project)
+    assert state is not None and state["platform"] == "kwok", state
+    pids_dir = Path(state["kubeconfig"]).parent / "pids"
+    pids = {p.stem: int(p.read_text()) for p in pids_dir.glob("*.pid")}
+    assert {"etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler"} <= set(pids)
+    return pids
+
+
+def nothing_left(project: Project, pids: dict[str, int], run_dir: str) -> None:
+    alive = {
+        n: p
+        for n, p in pids.items()
+        if psutil.pid_exists(p) and psutil.Process(p).status() != psutil.STATUS_ZOMBIE
+    }
+    assert alive == {}, alive
+    assert not Path(run_dir).exists()
+    assert read_state(project) is None
+
+
+def test_kubectl_works_while_up_holds_and_ctrl_c_cleans_everything(
+    copy: Project, start_up: Callable[[Path], subprocess.Popen[str]]
+) -> None:
+    proc = start_up(copy.root)
+    pids = wait_ready(proc, copy)
+    state = read_state(copy)
+    assert state is not None
+    done = subprocess.run(
+        [sys.executable, "-m", "finchsim.cli", "--project", str(copy.root), "kubeconfig"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0 and done.stdout.strip() == state["kubeconfig"], done
+    nodes = subprocess.run(
+        [find_tool("kubectl"), "--kubeconfig", state["kubeconfig"], "get", "nodes", "-o", "name"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert nodes.returncode == 0 and "node/worker-0" in nodes.stdout.split(), nodes
+    second = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "finchsim.cli",
+            "--project",
+            str(copy.root),
+            "up",
+            "--platform",
+            "kwok",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert second.returncode == 5, second
+    assert "a topology is already up" in second.stderr
+    proc.send_signal(signal.SIGINT)
+    assert proc.wait(timeout=120) == 130
+    nothing_left(copy, pids, state["run_dir"])
+
+
+def test_after_a_crash_down_stops_the_control_plane(
+    copy: Project, start_up: Callable[[Path], subprocess.Popen[str]]
+) -> None:
+    proc = start_up(copy.root)
+    pids = wait_ready(proc, copy)
+    state = read_state(copy)
+    assert state is not None
+    os.kill(proc.pid, signal.SIGKILL)  # no chance to clean up
+    proc.wait(timeout=30)
+    assert all(psutil.pid_exists(p) for p in pids.values()), "the cluster outlives the crash"
+    done = subprocess.run(
+        [sys.executable, "-m", "finchsim.cli", "--project", str(copy.root), "down"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done
+    assert done.stdout.strip() == f"run {state['run_id']} (kwok) is down"
+    nothing_left(copy, pids, state["run_dir"])
