@@ -8,6 +8,7 @@ Exit codes (documented in the README, tested in tests/unit/test_cli.py):
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import tempfile
 import traceback
@@ -18,6 +19,7 @@ from rich.console import Console
 
 from finchsim import __version__
 from finchsim.errors import FinchsimError, InputError
+from finchsim.platform.controlplane.binaries import SOURCE_ENV, SOURCES
 from finchsim.platform.secrets import ensure_secrets
 from finchsim.project import Project
 from finchsim.validate import validate_project
@@ -70,6 +72,16 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     return simulate(Project.locate(args.project), args.overlay, out, err)
 
 
+def cmd_controlplane(args: argparse.Namespace) -> int:
+    from finchsim.platform.controlplane import obtain_controlplane
+
+    def say(text: str, *, end: str = "\n") -> None:
+        out.print(text, end=end, markup=False)
+
+    obtain_controlplane(Project.locate(args.project), args.source, say)
+    return 0
+
+
 def cmd_bench(args: argparse.Namespace) -> int:
     import signal
 
@@ -90,6 +102,10 @@ COMMANDS: dict[str, tuple[Callable[[argparse.Namespace], int], str]] = {
     "up": (cmd_up, "bring the topology up locally and keep it running until Ctrl-C or `down`"),
     "down": (cmd_down, "stop a running topology and remove everything it left"),
     "bench": (cmd_bench, "measure start times (bare vs. whole topology) and stack memory"),
+    "controlplane": (
+        cmd_controlplane,
+        "download or build the pinned control-plane binaries into the cache",
+    ),
 }
 WITH_OVERLAY = ("simulate", "up", "bench")
 
@@ -117,6 +133,16 @@ def build_parser() -> argparse.ArgumentParser:
                 "--overlay",
                 default="production",
                 help="which overlay of cluster/overlays to run (default: production)",
+            )
+        if name == "controlplane":
+            cmd.add_argument(
+                "--from",
+                dest="source",
+                choices=SOURCES,
+                default=os.environ.get(SOURCE_ENV) or "auto",
+                help="download the official binaries (checked against the repo's checksums), "
+                "build them from the Go module proxy, or auto: download when the download host "
+                f"answers, else build (default: ${SOURCE_ENV}, else auto)",
             )
     return parser
 
