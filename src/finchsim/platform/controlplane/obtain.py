@@ -55,6 +55,9 @@ def download_what_can(
         started = time.monotonic()
         try:
             path = download.fetch_verified(artefact, work / "downloads")
+        except PlatformError:
+            say("refused")
+            raise
         except download.Unreachable as exc:
             say("failed")
             if source == "download":
