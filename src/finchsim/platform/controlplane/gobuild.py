@@ -31,8 +31,8 @@ BUILD_TIMEOUT = 3600.0
 OUTPUT_TAIL = 40
 WRAPPER_MODULE = "finchsim.local/{name}"
 INSTALL_GO = (
-    "install Go 1.21 or newer (https://go.dev/doc/install; on Debian 12, golang-go is too "
-    "old: use bookworm-backports or go.dev's archive) and run `make controlplane` again"
+    "install Go 1.21 or newer from https://go.dev/dl (Debian 12's golang-go is 1.19, too old) "
+    "and run `make controlplane` again"
 )
 
 
