@@ -49,13 +49,23 @@ class Go:
         pairs = [f"{k}={v}" for k, v in (*self.env, *sorted(extra.items()))]
         return ["env", *pairs, self.path, "-C", str(cwd), *args]
 
-    def run(self, args: Sequence[str], cwd: Path, extra: dict[str, str], timeout: float) -> str:
+    def run(
+        self,
+        args: Sequence[str],
+        cwd: Path,
+        extra: dict[str, str],
+        timeout: float,
+        *,
+        json_out: bool = False,
+    ) -> str:
+        """The command's output (only stdout with `json_out`, where go's progress lines on
+        stderr would spoil the JSON); a failure is a CommandError with the output's tail."""
         argv = self.command(args, cwd, extra)
         try:
             done = subprocess.run(
                 argv,
                 stdout=subprocess.PIPE,
-                stderr=subprocess.STDOUT,
+                stderr=subprocess.PIPE if json_out else subprocess.STDOUT,
                 text=True,
                 timeout=timeout,
                 check=False,
@@ -63,8 +73,8 @@ class Go:
         except subprocess.TimeoutExpired as exc:
             raise CommandError(argv, -1, f"timed out after {timeout:.0f} s") from exc
         if done.returncode != 0:
-            tail = "\n".join(done.stdout.splitlines()[-OUTPUT_TAIL:])
-            raise CommandError(argv, done.returncode, tail)
+            lines = ((done.stderr or "") + done.stdout).splitlines()
+            raise CommandError(argv, done.returncode, "\n".join(lines[-OUTPUT_TAIL:]))
         return done.stdout
 
 
@@ -119,11 +129,8 @@ def prepare_wrapper(
     replaces: list[str] = []
     go_directive = wrapper.goDirective or ""
     if wrapper.stagingReplaces:
-        info = json.loads(
-            go.run(
-                ["mod", "download", "-json", f"{wrapper.module}@{version}"], work, {}, GET_TIMEOUT
-            )
-        )
+        args = ["mod", "download", "-json", f"{wrapper.module}@{version}"]
+        info = json.loads(go.run(args, work, {}, GET_TIMEOUT, json_out=True))
         upstream = parse_gomod(Path(info["GoMod"]).read_text())
         go_directive, godebug = upstream.go, upstream.godebug
         replaces = staging_replaces(upstream, staging_version(version))
