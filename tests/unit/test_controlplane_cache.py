@@ -10,6 +10,7 @@ import hashlib
 import io
 import os
 import shlex
+import socket
 import subprocess
 import sys
 import tarfile
@@ -126,6 +127,14 @@ class Lines:
     @property
     def lines(self) -> list[str]:
         return self.text.splitlines()
+
+
+def closed_port() -> int:
+    """A loopback port nobody listens on (bound, then released)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+    return port
 
 
 def cli(project: Project, env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
@@ -245,10 +254,52 @@ def test_the_download_host_probe(served: Served) -> None:
     publish(served)
     assert dl.answers(f"{served.url}/{TARBALL}")
     assert dl.answers(f"{served.url}/missing"), "a 404 is an answer"
-    port = served.url.rsplit(":", 1)[1]
-    served_port = int(port)
-    closed = f"http://127.0.0.1:{served_port + 1 if served_port < 65535 else 1}/x"
-    assert not dl.answers(closed, timeout=1)
+    assert not dl.answers(f"http://127.0.0.1:{closed_port()}/x", timeout=1)
+
+
+def test_download_mode_fails_when_the_host_does_not_answer(
+    served: Served, setup: Callable[[str], tuple[Project, dict[str, str]]]
+) -> None:
+    project, env = setup("0" * 64)
+    port = closed_port()
+    (project.cluster / "controlplane" / "binaries.yaml").write_text(
+        spec_yaml(f"http://127.0.0.1:{port}", "0" * 64)
+    )
+    say = Lines()
+    with pytest.raises(PlatformError, match=rf"^cannot download http://127\.0\.0\.1:{port}/bins"):
+        obtain_controlplane(project, "download", say, env)
+    assert say.lines == [f"downloading {TARBALL} … failed"]
+
+
+def test_auto_builds_when_the_host_does_not_answer_and_a_go_failure_is_pasteable(
+    setup: Callable[[str], tuple[Project, dict[str, str]]],
+) -> None:
+    try:
+        go = find_go(["a test"])
+    except PlatformError as exc:
+        pytest.skip(str(exc))
+    project, env = setup("0" * 64)
+    (project.cluster / "controlplane" / "binaries.yaml").write_text(
+        spec_yaml(f"http://127.0.0.1:{closed_port()}", "0" * 64)
+    )
+    env = {**env, "GOPROXY": "off"}  # the build fails at once, without any network
+    done = cli(project, env, "controlplane")  # --from auto
+    assert done.returncode == 5, done.stderr
+    assert done.stdout.splitlines() == [
+        f"127.0.0.1 does not answer within 3 s: building {', '.join(BINARY_NAMES)} instead",
+        "building etcd v1.2.3 … failed",
+    ]
+    error = done.stderr.splitlines()
+    assert error[0].startswith("error: command failed (exit 1): env GOWORK=off CGO_ENABLED=0 ")
+    assert error[0].endswith(" install -trimpath -ldflags '' example.invalid/etcd@v1.2.3")
+    assert "module lookup disabled by GOPROXY=off" in done.stderr
+    kept = (
+        error[-1].removeprefix("(its directory ").removesuffix(" is kept; the next run removes it)")
+    )
+    assert Path(kept).is_dir() and f"-C {kept} " in error[0]
+    assert go.path in error[0]
+    cli(project, env, "controlplane")
+    assert not Path(kept).exists(), "the next run removes what a failed one kept"
 
 
 @pytest.mark.parametrize(

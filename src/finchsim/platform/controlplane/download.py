@@ -8,6 +8,7 @@ import hashlib
 import shutil
 import stat
 import tarfile
+import threading
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -25,15 +26,24 @@ class Unreachable(Exception):
 
 
 def answers(url: str, timeout: float = PROBE_TIMEOUT) -> bool:
-    """Whether the host serving `url` answers an HTTP request within `timeout` seconds."""
-    request = urllib.request.Request(url, method="HEAD")
-    try:
-        with urllib.request.urlopen(request, timeout=timeout):
-            return True
-    except urllib.error.HTTPError:
-        return True  # it answered, if only to say no
-    except (urllib.error.URLError, OSError, TimeoutError):
-        return False
+    """Whether the host serving `url` answers an HTTP request within `timeout` seconds, name
+    lookup included (which urllib's own timeout does not bound, hence the thread)."""
+    answered: list[bool] = []
+
+    def probe() -> None:
+        request = urllib.request.Request(url, method="HEAD")
+        try:
+            with urllib.request.urlopen(request, timeout=timeout):
+                answered.append(True)
+        except urllib.error.HTTPError:
+            answered.append(True)  # it answered, if only to say no
+        except (urllib.error.URLError, OSError, TimeoutError):
+            answered.append(False)
+
+    thread = threading.Thread(target=probe, daemon=True)
+    thread.start()
+    thread.join(timeout)
+    return bool(answered and answered[0])
 
 
 def fetch_verified(download: Download, into: Path) -> Path:

@@ -120,18 +120,26 @@ def build_rest(
             ]
             say(f"preparing a wrapper module for {wrapper.module} {binary.version} … ", end="")
             started = time.monotonic()
-            mod = gobuild.prepare_wrapper(go, wrapper, binary.version, packages, work)
+            try:
+                mod = gobuild.prepare_wrapper(go, wrapper, binary.version, packages, work)
+            except PlatformError:
+                say("failed")
+                raise
             wrappers[(wrapper.module, binary.version)] = mod
             say(f"done in {_secs(started)} s")
         say(f"building {name} {binary.version} … ", end="")
         started = time.monotonic()
-        if wrapper is None:
-            made = gobuild.install(go, name, binary, work, work / "out")
-        else:
-            mod = wrappers[(wrapper.module, binary.version)]
-            made = gobuild.build_in_wrapper(go, name, binary, mod, work / "out")
-        seconds = time.monotonic() - started
-        reported = _check_version(name, binary, made)
+        try:
+            if wrapper is None:
+                made = gobuild.install(go, name, binary, work, work / "out")
+            else:
+                mod = wrappers[(wrapper.module, binary.version)]
+                made = gobuild.build_in_wrapper(go, name, binary, mod, work / "out")
+            seconds = time.monotonic() - started
+            reported = _check_version(name, binary, made)
+        except PlatformError:
+            say("failed")
+            raise
         _install(
             directory,
             name,
