@@ -3,8 +3,8 @@
 Cache: `$FINCHSIM_CACHE`, else `${XDG_CACHE_HOME:-~/.cache}/finchsim`, then
 `controlplane/<one directory per version set>/bin/`, with `manifest.json` beside `bin/`
 recording how each binary was obtained. Everything is made in a `.tmp-*` directory next to
-`bin/` and renamed into place only after its checksum and `--version` were checked, so an
-interrupted run never leaves a half binary that looks valid.
+`bin/` and renamed into place only after its `--version` was checked (and, for a download, the
+artefact's checksum), so an interrupted run never leaves a half binary that looks valid.
 
 Sources (`--from`, default from $FINCHSIM_BINARIES_FROM, else auto):
 - download: the official artefacts listed in the data file, checked against its checksums;
