@@ -142,7 +142,8 @@ def cli(project: Project, env: dict[str, str], *args: str) -> subprocess.Complet
         [sys.executable, "-m", "finchsim.cli", "--project", str(project.root), *args],
         capture_output=True,
         text=True,
-        env={**os.environ, **env},
+        # hermetic: neither CI's FINCHSIM_BINARIES_FROM nor the user's cache leaks in
+        env={**{k: v for k, v in os.environ.items() if not k.startswith("FINCHSIM_")}, **env},
         cwd=REPO,
         timeout=120,
         check=False,
@@ -283,7 +284,7 @@ def test_auto_builds_when_the_host_does_not_answer_and_a_go_failure_is_pasteable
         spec_yaml(f"http://127.0.0.1:{closed_port()}", "0" * 64)
     )
     env = {**env, "GOPROXY": "off"}  # the build fails at once, without any network
-    done = cli(project, env, "controlplane")  # --from auto
+    done = cli(project, env, "controlplane", "--from", "auto")
     assert done.returncode == 5, done.stderr
     assert done.stdout.splitlines() == [
         f"127.0.0.1 does not answer within 3 s: building {', '.join(BINARY_NAMES)} instead",
@@ -298,7 +299,7 @@ def test_auto_builds_when_the_host_does_not_answer_and_a_go_failure_is_pasteable
     )
     assert Path(kept).is_dir() and f"-C {kept} " in error[0]
     assert go.path in error[0]
-    cli(project, env, "controlplane")
+    cli(project, env, "controlplane", "--from", "auto")
     assert not Path(kept).exists(), "the next run removes what a failed one kept"
 
 
