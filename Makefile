@@ -17,16 +17,24 @@ APT_PACKAGES := python3-venv postgresql-15 redis-server nginx-light prometheus \
 	prometheus-redis-exporter openssl wrk
 FRONTEND  := cluster/workload/frontend
 
-.PHONY: help setup test simulate validate up down bench lint typecheck clean
+.PHONY: help setup controlplane test simulate validate up down bench lint typecheck clean
 
 help:
 	@echo "make simulate   bring the Finch topology up locally, drive load, report, tear down"
 	@echo "make test       run the whole test suite (offline checks + real local services)"
 	@echo "make setup      install everything both need (idempotent)"
+	@echo "make controlplane  the pinned etcd, kube-*, kwok, metrics-server binaries (in setup)"
 	@echo "make validate | up | down | bench | lint | typecheck | clean"
 
 setup: $(VENV)/.apt-stamp $(VENV)/.pip-stamp $(FRONTEND)/dist/index.html
 	@$(BIN)/finchsim secrets >/dev/null
+	@$(BIN)/finchsim controlplane
+
+# The pinned control-plane binaries, in a cache outside the repo (see the README). Downloads
+# the official ones when their host answers, else builds them with Go; FINCHSIM_BINARIES_FROM
+# (auto, download, build) chooses. Quick when they are all cached.
+controlplane: $(VENV)/.pip-stamp
+	@$(BIN)/finchsim controlplane
 
 $(VENV)/.apt-stamp: Makefile
 	@missing=""; for p in $(APT_PACKAGES); do \

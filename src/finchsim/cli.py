@@ -8,6 +8,7 @@ Exit codes (documented in the README, tested in tests/unit/test_cli.py):
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import tempfile
 import traceback
@@ -18,6 +19,7 @@ from rich.console import Console
 
 from finchsim import __version__
 from finchsim.errors import FinchsimError, InputError, PlatformError, Problem
+from finchsim.platform.controlplane.binaries import SOURCE_ENV, SOURCES
 from finchsim.platform.registry import PLATFORMS, PlatformOptions
 from finchsim.platform.registry import create as create_platform
 from finchsim.platform.secrets import ensure_secrets
@@ -164,6 +166,16 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     return run_up(project, args.overlay, out, err, hold=False, then=drive)
 
 
+def cmd_controlplane(args: argparse.Namespace) -> int:
+    from finchsim.platform.controlplane import obtain_controlplane
+
+    def say(text: str, *, end: str = "\n") -> None:
+        out.print(text, end=end, markup=False)
+
+    obtain_controlplane(Project.locate(args.project), args.source, say)
+    return 0
+
+
 def cmd_bench(args: argparse.Namespace) -> int:
     import signal
 
@@ -196,6 +208,10 @@ COMMANDS: dict[str, tuple[Callable[[argparse.Namespace], int], str]] = {
         "measure the load model's per-request costs on the local platform",
     ),
     "bench": (cmd_bench, "measure start times (bare vs. whole topology) and stack memory"),
+    "controlplane": (
+        cmd_controlplane,
+        "download or build the pinned control-plane binaries into the cache",
+    ),
 }
 # local: start times and memory; kwok-up: time to rolled out; fidelity: HPA model vs real HPA;
 # whatif: 100 nodes at 10x traffic.
@@ -263,6 +279,16 @@ def build_parser() -> argparse.ArgumentParser:
                 "--platform",
                 choices=sorted(PLATFORMS),
                 help="refuse unless the running topology is on this platform",
+            )
+        if name == "controlplane":
+            cmd.add_argument(
+                "--from",
+                dest="source",
+                choices=SOURCES,
+                default=os.environ.get(SOURCE_ENV) or "auto",
+                help="download the official binaries (checked against the repo's checksums), "
+                "build them from the Go module proxy, or auto: download when the download host "
+                f"answers, else build (default: ${SOURCE_ENV}, else auto)",
             )
     return parser
 

@@ -11,6 +11,7 @@ from finchsim.errors import InputError, Problem
 from finchsim.inputs import API_VERSION, Document, load_document, read_yaml
 from finchsim.load.profile import LoadProfile
 from finchsim.platform import manifests, promtool, schemas
+from finchsim.platform.controlplane.spec import ControlPlaneSpec
 from finchsim.platform.local.settings import LocalPlatformSettings
 from finchsim.project import Project
 
@@ -19,6 +20,7 @@ DOCUMENT_KINDS: dict[str, type[Document]] = {
     "Targets": Targets,
     "LoadProfile": LoadProfile,
     "LocalPlatform": LocalPlatformSettings,
+    "ControlPlaneBinaries": ControlPlaneSpec,
 }
 
 
@@ -58,13 +60,15 @@ def validate_project(project: Project, progress: Callable[[str], None] | None = 
 
 
 def harness_files(project: Project) -> list[Path]:
-    """Every harness YAML file: scenarios, loadtests, analysis, and the platform settings."""
+    """Every harness YAML file: scenarios, loadtests, analysis, the platform settings and the
+    pinned control-plane binaries."""
     found: list[Path] = []
     for folder in (
         project.scenarios,
         project.loadtests,
         project.analysis,
         project.cluster / "local",
+        project.cluster / "controlplane",
     ):
         found += sorted(p for p in folder.rglob("*.y*ml") if p.suffix in (".yaml", ".yml"))
     return found

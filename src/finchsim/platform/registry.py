@@ -50,7 +50,7 @@ def _local(opts: PlatformOptions) -> Platform:
 
 
 def _kwok(opts: PlatformOptions) -> Platform:
-    from finchsim.platform.controlplane.locate import binary_paths
+    from finchsim.platform.controlplane import controlplane_binaries
     from finchsim.platform.kubernetes.platform import KubernetesPlatform
     from finchsim.platform.providers.kwok import KwokProvider, storage_objects
     from finchsim.platform.providers.kwok_settings import load_kwok_settings
@@ -61,7 +61,8 @@ def _kwok(opts: PlatformOptions) -> Platform:
     storage = storage_objects(
         project.cluster / "kwok" / "storage.yaml", "cluster/kwok/storage.yaml"
     )
-    provider = KwokProvider(settings, binary_paths(), storage, "finchsim")
+    binaries = controlplane_binaries(project).by_name()
+    provider = KwokProvider(settings, binaries, storage, "finchsim")
     model = load_model(project.root / MODEL_FILE, MODEL_FILE)
     return KubernetesPlatform(
         project, opts.overlay, provider, _objects(opts, False), load_model=model, log=opts.log
@@ -113,10 +114,10 @@ def cleanup(project: Project, state: dict[str, Any]) -> None:
     provider_state = state.get("provider")
     if provider_state:
         if platform == "kwok":
-            from finchsim.platform.controlplane.locate import binary_paths
+            from finchsim.platform.controlplane import controlplane_binaries
             from finchsim.platform.providers import kwok
 
-            kwok.cleanup(provider_state, binary_paths())
+            kwok.cleanup(provider_state, controlplane_binaries(project).by_name())
         elif platform == "context":
             from finchsim.platform.providers import context
 
