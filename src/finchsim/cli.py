@@ -43,10 +43,10 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 def cmd_secrets(args: argparse.Namespace) -> int:
     project = Project.locate(args.project)
-    created = ensure_secrets(project)
-    for path in created:
-        out.print(f"generated {project.rel(path)}")
-    if not created:
+    done = ensure_secrets(project)
+    for path, what in done.items():
+        out.print(f"{what} {project.rel(path)}")
+    if not done:
         out.print("secrets: all present, nothing generated")
     return 0
 
