@@ -20,7 +20,7 @@ from finchsim import __version__
 from finchsim.errors import FinchsimError, InputError
 from finchsim.platform.secrets import ensure_secrets
 from finchsim.project import Project
-from finchsim.validate import validate_project
+from finchsim.validate import check_run_inputs, validate_project
 
 EXIT_INTERRUPTED = 130
 
@@ -54,7 +54,9 @@ def cmd_secrets(args: argparse.Namespace) -> int:
 def cmd_up(args: argparse.Namespace) -> int:
     from finchsim.platform.local.live import run_up  # heavy imports only for this command
 
-    return run_up(Project.locate(args.project), args.overlay, out, err, hold=True)
+    project = Project.locate(args.project)
+    check_run_inputs(project, args.overlay)
+    return run_up(project, args.overlay, out, err, hold=True)
 
 
 def cmd_down(args: argparse.Namespace) -> int:

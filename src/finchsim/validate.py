@@ -1,18 +1,32 @@
-"""`finchsim validate`: every input file and overlay, checked offline, all problems at once."""
+"""Every input checked offline, all problems at once: `finchsim validate` checks the whole
+project; `check_run_inputs` checks what one run reads, before the run starts anything."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
-from finchsim.analysis.targets import Targets
+from finchsim.analysis.targets import Targets, load_targets
 from finchsim.errors import InputError, Problem
 from finchsim.inputs import API_VERSION, Document, load_document, read_yaml
-from finchsim.load.profile import LoadProfile
+from finchsim.load.profile import LoadProfile, load_profile
 from finchsim.platform import manifests, promtool, schemas
-from finchsim.platform.local.settings import LocalPlatformSettings
+from finchsim.platform.local.runtimes import runtime_for
+from finchsim.platform.local.settings import LocalPlatformSettings, load_settings
+from finchsim.platform.manifests import Rendered
+from finchsim.platform.references import reference_problems
+from finchsim.platform.topology import (
+    WORKLOAD_KINDS,
+    Container,
+    Resources,
+    Topology,
+    build_topology,
+)
 from finchsim.project import Project
+
+T = TypeVar("T")
 
 # Every kind of harness file, by the `kind:` it declares. New input kinds register here.
 DOCUMENT_KINDS: dict[str, type[Document]] = {
@@ -43,18 +57,91 @@ def validate_project(project: Project, progress: Callable[[str], None] | None = 
     crds = schemas.load_crd_schemas(project.cluster / "crds")
     for name in manifests.build_targets(project):
         say(f"building {name}")
-        try:
-            objects = manifests.render(project, name)
-        except InputError as exc:
-            report.problems += exc.problems
-            continue
-        report.problems += schemas.validate_objects(objects, crds)
-        report.checked.append(f"overlay {name} ({len(objects)} objects)")
+        overlay = check_overlay(project, name, crds)
+        report.problems += overlay.problems
+        if overlay.objects:
+            report.checked.append(f"overlay {name} ({len(overlay.objects)} objects)")
     if (project.cluster / "monitoring").is_dir():
         say("checking Prometheus and Alertmanager configuration")
         report.problems += promtool.monitoring_problems(project)
         report.checked.append("monitoring rules, rule tests and configuration")
+    # Overlays share their base and the generated secrets: one line per problem, not per overlay.
+    report.problems = list(dict.fromkeys(report.problems))
     return report
+
+
+@dataclass
+class Overlay:
+    """One build target, rendered and typed; `problems` empty means a platform can run it."""
+
+    name: str
+    objects: list[Rendered] = field(default_factory=list)
+    topology: Topology | None = None
+    problems: list[Problem] = field(default_factory=list)
+
+
+def check_overlay(project: Project, name: str, crds: schemas.CrdSchemas | None = None) -> Overlay:
+    """Render one target, validate it against the schemas, type it as the platforms read it
+    (every quantity, count and schedule) and check what its pods refer to exists."""
+    result = Overlay(name)
+    try:
+        result.objects = manifests.render(project, name)
+    except InputError as exc:
+        result.problems += exc.problems
+        return result
+    if crds is None:
+        crds = schemas.load_crd_schemas(project.cluster / "crds")
+    result.problems += schemas.validate_objects(result.objects, crds)
+    if not result.problems:  # typing assumes the schema's shape
+        try:
+            result.topology = build_topology(result.objects)
+        except InputError as exc:
+            result.problems += exc.problems
+    result.problems += reference_problems(result.objects)
+    return result
+
+
+@dataclass(frozen=True)
+class RunInputs:
+    """Everything a run reads, loaded and valid."""
+
+    overlay: Overlay
+    topology: Topology
+    settings: LocalPlatformSettings
+    targets: Targets
+    profile: LoadProfile | None
+
+
+def check_run_inputs(project: Project, overlay: str, profile: str | None = None) -> RunInputs:
+    """Load every input of a run (the load profile by name, the targets, the local platform
+    settings, the overlay); raise one InputError listing every problem. Run commands call this
+    before they start anything."""
+    problems: list[Problem] = []
+
+    def load(loader: Callable[[Path, str], T], path: Path) -> T | None:
+        try:
+            return loader(path, project.rel(path))
+        except InputError as exc:
+            problems.extend(exc.problems)
+            return None
+
+    loaded_profile = None
+    if profile is not None:
+        path = project.loadtests / "profiles" / f"{profile}.yaml"
+        if path.is_file():
+            loaded_profile = load(load_profile, path)
+        else:
+            have = ", ".join(sorted(p.stem for p in path.parent.glob("*.yaml"))) or "none"
+            problems.append(Problem(project.rel(path), "", f"no such load profile; have: {have}"))
+    targets = load(load_targets, project.analysis / "targets.yaml")
+    settings = load(load_settings, project.cluster / "local" / "platform.yaml")
+    checked = check_overlay(project, overlay)
+    problems += checked.problems
+    problems += _local_runtime_problems(checked)
+    if problems:
+        raise InputError(list(dict.fromkeys(problems)))
+    assert targets is not None and settings is not None and checked.topology is not None
+    return RunInputs(checked, checked.topology, settings, targets, loaded_profile)
 
 
 def harness_files(project: Project) -> list[Path]:
@@ -80,3 +167,25 @@ def _check_document(project: Project, path: Path) -> None:
         valid = ", ".join(sorted(DOCUMENT_KINDS))
         raise InputError([Problem(shown, "kind", f"expected one of: {valid}; got {kind!r}")])
     load_document(path, DOCUMENT_KINDS[kind], shown)
+
+
+def _local_runtime_problems(overlay: Overlay) -> list[Problem]:
+    """Every container's image must map to a local program (the local platform has no
+    container runtime); otherwise the pod would fail only once `up` creates it."""
+    problems: list[Problem] = []
+    for item in overlay.objects:
+        spec = item.obj.get("spec") or {}
+        if item.kind == "CronJob":
+            spec = ((spec.get("jobTemplate") or {}).get("spec")) or {}
+        elif item.kind not in WORKLOAD_KINDS:
+            continue
+        pod = (spec.get("template") or {}).get("spec") or {}
+        for raw in (pod.get("initContainers") or []) + (pod.get("containers") or []):
+            container = Container(
+                raw.get("name", ""), raw.get("image", ""), (), (), {}, {}, Resources()
+            )
+            try:
+                runtime_for(container, item.source)
+            except InputError as exc:
+                problems += exc.problems
+    return problems
