@@ -31,8 +31,8 @@ def scratch_project(tmp_path: Path) -> Callable[[dict[str, str]], Project]:
     """A throwaway project made of the given files (path -> text), for bad-input tests."""
 
     def make(files: dict[str, str]) -> Project:
-        for folder in ("cluster", "scenarios", "loadtests", "analysis"):
-            (tmp_path / folder).mkdir(exist_ok=True)
+        for folder in ("cluster/overlays", "scenarios", "loadtests", "analysis"):
+            (tmp_path / folder).mkdir(parents=True, exist_ok=True)
         for rel, text in files.items():
             path = tmp_path / rel
             path.parent.mkdir(parents=True, exist_ok=True)

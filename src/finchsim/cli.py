@@ -29,8 +29,19 @@ out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
 
 
-def cmd_validate(args: argparse.Namespace) -> int:
+def _project(args: argparse.Namespace) -> Project:
     project = Project.locate(args.project)
+    if project.found_by == "installed":
+        err.print(
+            f"note: {Path.cwd()} is not in a finch-sim checkout; using the one finchsim is "
+            f"installed from: {project.root}",
+            markup=False,
+        )
+    return project
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    project = _project(args)
     with err.status("validating…") as status:
         report = validate_project(project, progress=lambda msg: status.update(msg))
     if report.problems:
@@ -42,7 +53,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 
 def cmd_secrets(args: argparse.Namespace) -> int:
-    project = Project.locate(args.project)
+    project = _project(args)
     done = ensure_secrets(project)
     for path, what in done.items():
         out.print(f"{what} {project.rel(path)}")
@@ -54,7 +65,7 @@ def cmd_secrets(args: argparse.Namespace) -> int:
 def cmd_up(args: argparse.Namespace) -> int:
     from finchsim.platform.local.live import run_up  # heavy imports only for this command
 
-    project = Project.locate(args.project)
+    project = _project(args)
     check_run_inputs(project, args.overlay)
     return run_up(project, args.overlay, out, err, hold=True)
 
@@ -62,14 +73,14 @@ def cmd_up(args: argparse.Namespace) -> int:
 def cmd_down(args: argparse.Namespace) -> int:
     from finchsim.platform.local.platform import down_from_anywhere
 
-    out.print(down_from_anywhere(Project.locate(args.project)))
+    out.print(down_from_anywhere(_project(args)))
     return 0
 
 
 def cmd_simulate(args: argparse.Namespace) -> int:
     from finchsim.simulate import simulate
 
-    return simulate(Project.locate(args.project), args.overlay, out, err)
+    return simulate(_project(args), args.overlay, out, err)
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
@@ -81,7 +92,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
         raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, interrupt)
-    bench(Project.locate(args.project), args.overlay, out)
+    bench(_project(args), args.overlay, out)
     return 0
 
 
