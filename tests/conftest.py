@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -30,8 +31,8 @@ def scratch_project(tmp_path: Path) -> Callable[[dict[str, str]], Project]:
     """A throwaway project made of the given files (path -> text), for bad-input tests."""
 
     def make(files: dict[str, str]) -> Project:
-        for folder in ("cluster", "scenarios", "loadtests", "analysis"):
-            (tmp_path / folder).mkdir(exist_ok=True)
+        for folder in ("cluster/overlays", "scenarios", "loadtests", "analysis"):
+            (tmp_path / folder).mkdir(parents=True, exist_ok=True)
         for rel, text in files.items():
             path = tmp_path / rel
             path.parent.mkdir(parents=True, exist_ok=True)
@@ -39,6 +40,16 @@ def scratch_project(tmp_path: Path) -> Callable[[dict[str, str]], Project]:
         return Project(tmp_path)
 
     return make
+
+
+@pytest.fixture
+def project_copy(tmp_path: Path, project: Project) -> Project:
+    """A copy of the checkout's inputs (generated secrets included), to break as a user would."""
+    root = tmp_path / "finch-sim"
+    ignore = shutil.ignore_patterns("node_modules", "__pycache__")
+    for folder in ("cluster", "loadtests", "analysis"):
+        shutil.copytree(project.root / folder, root / folder, ignore=ignore)
+    return Project(root)
 
 
 def run_cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:

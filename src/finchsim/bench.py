@@ -34,6 +34,7 @@ from finchsim.platform.manifests import render
 from finchsim.platform.ports import free_port
 from finchsim.platform.topology import build_topology
 from finchsim.project import Project
+from finchsim.validate import check_run_inputs
 
 START_TIMEOUT = 120.0
 
@@ -53,6 +54,8 @@ class BenchResult:
 
 
 def bench(project: Project, overlay: str, out: Console) -> BenchResult:
+    """Both measurements and the memory; every input is checked before anything starts."""
+    check_run_inputs(project, overlay)
     result = BenchResult(overlay)
     out.print("bare services, one at a time…")
     result.bare_start_s = bare_start_times(project, overlay)
@@ -76,7 +79,9 @@ def bare_start_times(project: Project, overlay: str) -> dict[str, float]:
     """Start each workload's first pod alone, in dependency order, keeping the earlier ones
     running (the backend needs PostgreSQL and Redis); then Prometheus. Seconds per service."""
     topology = build_topology(render(project, overlay))
-    settings = load_settings(project.cluster / "local" / "platform.yaml")
+    settings = load_settings(
+        project.cluster / "local" / "platform.yaml", "cluster/local/platform.yaml"
+    )
     run_dir = Path(tempfile.mkdtemp(prefix="finchsim-bench-"))
     run_dir.chmod(0o755)  # the postgres OS user must reach its data directory
     ctl = Controller(topology, settings, run_dir, "bench", project.root, None, lambda _m: None)

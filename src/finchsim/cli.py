@@ -24,7 +24,7 @@ from finchsim.platform.registry import PLATFORMS, PlatformOptions
 from finchsim.platform.registry import create as create_platform
 from finchsim.platform.secrets import ensure_secrets
 from finchsim.project import Project
-from finchsim.validate import validate_project
+from finchsim.validate import check_run_inputs, validate_project
 
 EXIT_INTERRUPTED = 130
 
@@ -33,8 +33,19 @@ out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
 
 
-def cmd_validate(args: argparse.Namespace) -> int:
+def _project(args: argparse.Namespace) -> Project:
     project = Project.locate(args.project)
+    if project.found_by == "installed":
+        err.print(
+            f"note: {Path.cwd()} is not in a finch-sim checkout; using the one finchsim is "
+            f"installed from: {project.root}",
+            markup=False,
+        )
+    return project
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    project = _project(args)
     with err.status("validating…") as status:
         report = validate_project(project, progress=lambda msg: status.update(msg))
     if report.problems:
@@ -46,18 +57,18 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 
 def cmd_secrets(args: argparse.Namespace) -> int:
-    project = Project.locate(args.project)
-    created = ensure_secrets(project)
-    for path in created:
-        out.print(f"generated {project.rel(path)}")
-    if not created:
+    project = _project(args)
+    done = ensure_secrets(project)
+    for path, what in done.items():
+        out.print(f"{what} {project.rel(path)}")
+    if not done:
         out.print("secrets: all present, nothing generated")
     return 0
 
 
 def _platform_options(args: argparse.Namespace, events: list[str]) -> PlatformOptions:
     return PlatformOptions(
-        Project.locate(args.project),
+        _project(args),
         args.overlay,
         log=events.append,
         kubeconfig=Path(args.kubeconfig) if args.kubeconfig else None,
@@ -67,10 +78,12 @@ def _platform_options(args: argparse.Namespace, events: list[str]) -> PlatformOp
 
 
 def cmd_up(args: argparse.Namespace) -> int:
+    project = _project(args)
+    check_run_inputs(project, args.overlay, platform=args.platform)
     if args.platform == "local":
         from finchsim.platform.local.live import run_up  # heavy imports only for this command
 
-        return run_up(Project.locate(args.project), args.overlay, out, err, hold=True)
+        return run_up(project, args.overlay, out, err, hold=True)
     from finchsim.running import run_platform
 
     events: list[str] = []
@@ -81,14 +94,14 @@ def cmd_up(args: argparse.Namespace) -> int:
 def cmd_down(args: argparse.Namespace) -> int:
     from finchsim.platform.registry import down
 
-    out.print(down(Project.locate(args.project)))
+    out.print(down(_project(args)))
     return 0
 
 
 def cmd_kubeconfig(args: argparse.Namespace) -> int:
     from finchsim.platform import runstate
 
-    state = runstate.read_state(Project.locate(args.project))
+    state = runstate.read_state(_project(args))
     if state is None or not runstate.holder_alive(state):
         raise PlatformError("nothing is up: start it with `finchsim up --platform kwok`")
     if args.platform and state.get("platform") != args.platform:
@@ -118,7 +131,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
             )
         from finchsim.simulate import simulate
 
-        return simulate(Project.locate(args.project), args.overlay, out, err, profile=args.profile)
+        return simulate(_project(args), args.overlay, out, err, profile=args.profile)
     return _simulate_cluster(args)
 
 
@@ -140,13 +153,13 @@ def _simulate_cluster(args: argparse.Namespace) -> int:
 
 
 def cmd_calibrate(args: argparse.Namespace) -> int:
-    from finchsim.analysis.targets import parse_duration
+    from finchsim.durations import parse_duration
     from finchsim.calibrate import measure, write_model
     from finchsim.platform.local.live import run_up
     from finchsim.platform.local.platform import LocalPlatform
     from finchsim.simulate import DATA_SIZE
 
-    project = Project.locate(args.project)
+    project = _project(args)
     profile = project.loadtests / "profiles" / f"{args.profile}.yaml"
 
     def drive(platform: LocalPlatform) -> int:
@@ -172,7 +185,7 @@ def cmd_controlplane(args: argparse.Namespace) -> int:
     def say(text: str, *, end: str = "\n") -> None:
         out.print(text, end=end, markup=False)
 
-    obtain_controlplane(Project.locate(args.project), args.source, say)
+    obtain_controlplane(_project(args), args.source, say)
     return 0
 
 
@@ -185,7 +198,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
         raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, interrupt)
-    project = Project.locate(args.project)
+    project = _project(args)
     parts = args.only or list(BENCH_PARTS)
     if "local" in parts:
         bench(project, args.overlay, out)

@@ -17,6 +17,7 @@ from finchsim.platform.local.autoscaler import DECISIONS_FILE
 from finchsim.platform.local.live import render_view, run_up
 from finchsim.platform.local.platform import LocalPlatform
 from finchsim.project import Project
+from finchsim.validate import check_run_inputs
 
 DATA_SIZE = "20MB"  # enough rows for real queries; seeds in about a second
 PROFILE = "simulate"
@@ -25,7 +26,8 @@ PROFILE = "simulate"
 def simulate(
     project: Project, overlay: str, out: Console, err: Console, profile: str = PROFILE
 ) -> int:
-    """Run the whole loop once; return the exit code."""
+    """Run the whole loop once; return the exit code. Every input is checked first."""
+    check_run_inputs(project, overlay, profile=profile)
     profile_path = project.loadtests / "profiles" / f"{profile}.yaml"
 
     def drive(platform: LocalPlatform) -> int:

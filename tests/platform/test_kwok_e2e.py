@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 from kubernetes.client import V1PodCondition
 
-from finchsim.analysis.targets import parse_duration
+from finchsim.durations import parse_duration
 from finchsim.errors import PlatformError
 from finchsim.models.load import MODEL_FILE, load_model
 from finchsim.platform.base import NodeState, Platform, PodState

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 
@@ -79,3 +80,51 @@ def test_exit_code_table_in_readme_matches_the_code() -> None:
         cls = getattr(errors, name, None)
         if cls is not None:
             assert str(cls.exit_code) == code
+
+
+def test_project_that_does_not_exist_is_refused(tmp_path: Path) -> None:
+    done = run_cli("--project", str(tmp_path / "nowhere"), "validate")
+    assert (done.returncode, done.stdout) == (2, "")
+    assert done.stderr.splitlines() == [
+        f"{tmp_path / 'nowhere'}: not a finch-sim checkout: no such directory",
+        "invalid input: 1 problem(s)",
+    ]
+
+
+def test_project_that_is_not_a_checkout_names_what_is_missing(tmp_path: Path) -> None:
+    (tmp_path / "cluster").mkdir()
+    (tmp_path / "loadtests").mkdir()
+    done = run_cli("--project", str(tmp_path), "validate")
+    assert (done.returncode, done.stdout) == (2, "")
+    assert done.stderr.splitlines() == [
+        f"{tmp_path}: not a finch-sim checkout: no cluster/overlays/, analysis/",
+        "invalid input: 1 problem(s)",
+    ]
+
+
+def test_the_checkout_is_found_from_the_working_directory(
+    scratch_project: Callable[[dict[str, str]], Project],
+) -> None:
+    """Inside another checkout (here a subfolder of one), that checkout is used, not the one
+    finchsim is installed from; scenarios/ is not needed."""
+    proj = scratch_project({"analysis/targets.yaml": "apiVersion: finchsim/v1\nkind: Targets\n"})
+    (proj.root / "scenarios").rmdir()
+    done = run_cli("validate", cwd=proj.root / "cluster" / "overlays")
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.splitlines() == [
+        "analysis/targets.yaml: recovery: Field required",
+        "analysis/targets.yaml: ingress: Field required",
+        "invalid input: 2 problem(s)",
+    ]
+
+
+def test_outside_any_checkout_the_installed_one_is_used_and_said(
+    tmp_path: Path, project: Project
+) -> None:
+    done = run_cli("secrets", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert done.stderr.splitlines() == [
+        f"note: {tmp_path} is not in a finch-sim checkout; using the one finchsim is installed "
+        f"from: {REPO}"
+    ]
+    assert done.stdout.splitlines() == ["secrets: all present, nothing generated"]

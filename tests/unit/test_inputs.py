@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from finchsim.analysis.targets import load_targets, parse_duration
+from finchsim.analysis.targets import load_targets
+from finchsim.durations import parse_duration
 from finchsim.errors import InputError
 
 GOOD = """\
@@ -53,14 +54,39 @@ def test_yaml_syntax_error_names_line(tmp_path: Path) -> None:
     assert str(info.value).startswith("t.yaml: line 6: invalid YAML")
 
 
+# Vectors from Prometheus' own grammar (prometheus/common model/time.go ParseDuration and its
+# tests), checked with Debian's Prometheus 2.42: `promtool check config` with each value as
+# global.scrape_interval accepts exactly the first list and refuses the second.
 @pytest.mark.parametrize(
-    ("text", "seconds"), [("90s", 90), ("30m", 1800), ("1h", 3600), ("7d", 604800)]
+    ("text", "seconds"),
+    [
+        ("90s", 90),
+        ("30m", 1800),
+        ("1h", 3600),
+        ("7d", 604800),
+        ("0", 0),
+        ("0s", 0),
+        ("500ms", 0.5),
+        ("1m30s", 90),
+        ("2w", 14 * 86400),
+        ("1y", 365 * 86400),
+        ("1y2w3d4h5m6s7ms", 365 * 86400 + 17 * 86400 + 4 * 3600 + 5 * 60 + 6.007),
+    ],
 )
-def test_parse_duration(text: str, seconds: int) -> None:
-    assert parse_duration(text) == seconds
+def test_parse_duration(text: str, seconds: float) -> None:
+    assert parse_duration(text) == pytest.approx(seconds)
 
 
-@pytest.mark.parametrize("text", ["", "1", "1h30m", "-5m", "5 m"])
+@pytest.mark.parametrize(
+    "text",
+    ["", "1", "5", "-5m", "5 m", "5 seconds", "1.5s", "5S", "30m1h", "1d1d", "5s\n", "\u0661s"],
+)
 def test_parse_duration_rejects(text: str) -> None:
     with pytest.raises(ValueError, match="expected a duration"):
         parse_duration(text)
+
+
+def test_parse_duration_rejects_what_overflows_prometheus() -> None:
+    assert parse_duration("292y") == 292 * 365 * 86400
+    with pytest.raises(ValueError, match="duration out of range"):
+        parse_duration("293y")

@@ -2,24 +2,13 @@
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 from typing import Literal
 
 from pydantic import Field, field_validator
 
+from finchsim.durations import parse_duration
 from finchsim.inputs import Document, Strict, load_document
-
-_DURATION = re.compile(r"^(\d+)(s|m|h|d)$")
-_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
-
-
-def parse_duration(text: str) -> int:
-    """Seconds in a Prometheus-style duration with one unit (`90s`, `30m`, `1h`, `7d`)."""
-    match = _DURATION.match(text)
-    if not match:
-        raise ValueError(f"expected a duration like 30s, 30m, 1h or 7d, got {text!r}")
-    return int(match.group(1)) * _SECONDS[match.group(2)]
 
 
 class Recovery(Strict):
@@ -33,11 +22,11 @@ class Recovery(Strict):
         return value
 
     @property
-    def rto_seconds(self) -> int:
+    def rto_seconds(self) -> float:
         return parse_duration(self.rto)
 
     @property
-    def rpo_seconds(self) -> int:
+    def rpo_seconds(self) -> float:
         return parse_duration(self.rpo)
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import ipaddress
 import json
+import math
 import os
 import signal
 import subprocess
@@ -77,7 +78,8 @@ class LocustRun:
             "--exit-code-on-error", "0",
             # Users finish the request they are in when the shape ends, so Locust's totals
             # equal what the server received.
-            "--stop-timeout", str(self.profile.request_timeout_seconds + 1),
+            # Locust's timespan takes whole seconds only.
+            "--stop-timeout", str(math.ceil(self.profile.request_timeout_seconds) + 1),
         ]  # fmt: skip
 
     @property

@@ -14,7 +14,7 @@ so the rate per host is Σ_class users(t) x weight share x rate x requests per t
 
 from __future__ import annotations
 
-from finchsim.analysis.targets import parse_duration
+from finchsim.durations import parse_duration
 from finchsim.load.profile import Between, Constant, ConstantThroughput, LoadProfile
 
 PAGE_VIEW_REQUESTS = 2.0

@@ -13,7 +13,7 @@ from typing import Annotated, Any, Literal
 from pydantic import Field, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
-from finchsim.analysis.targets import parse_duration
+from finchsim.durations import parse_duration
 from finchsim.inputs import Document, Strict, load_document
 
 
@@ -168,20 +168,20 @@ class LoadProfile(Document):
         return stages
 
     @property
-    def max_duration_seconds(self) -> int:
+    def max_duration_seconds(self) -> float:
         return parse_duration(self.maxDuration)
 
     @property
-    def request_timeout_seconds(self) -> int:
+    def request_timeout_seconds(self) -> float:
         return parse_duration(self.requestTimeout)
 
     @property
-    def stages_seconds(self) -> int:
+    def stages_seconds(self) -> float:
         """Length of all stages together; the run ends at this or `maxDuration`, if sooner."""
         return sum(parse_duration(s.duration) for s in self.stages)
 
     @property
-    def planned_seconds(self) -> int:
+    def planned_seconds(self) -> float:
         return min(self.stages_seconds, self.max_duration_seconds)
 
     def runtime(self, name: str) -> dict[str, Any]:

@@ -87,6 +87,36 @@ PLATFORMS: dict[str, Callable[[PlatformOptions], Platform]] = {
 }
 
 
+def platform_input_problems(name: str, project: Project, objects: list[Rendered]) -> list[Problem]:
+    """What platform `name` itself reads, checked before a run starts anything: the local
+    platform's settings and images, the kwok platform's settings and load model."""
+    problems: list[Problem] = []
+    if name not in PLATFORMS:
+        return [
+            Problem(
+                "--platform",
+                "",
+                f"unknown platform {name!r}; expected one of: " + ", ".join(PLATFORMS),
+            )
+        ]
+    if name == "local":
+        from finchsim.platform.local.inputs import input_problems
+
+        return input_problems(project, objects)
+    if name == "kwok":
+        from finchsim.platform.providers.kwok_settings import load_kwok_settings
+
+        for path, loader in (
+            (project.root / KWOK_SETTINGS, load_kwok_settings),
+            (project.root / MODEL_FILE, load_model),
+        ):
+            try:
+                loader(path, project.rel(path))
+            except InputError as exc:
+                problems += exc.problems
+    return problems
+
+
 def create(name: str, opts: PlatformOptions) -> Platform:
     """The platform called `name`; InputError listing the valid names when there is none."""
     if name not in PLATFORMS:

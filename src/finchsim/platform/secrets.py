@@ -2,7 +2,7 @@
 
 The kustomize component in that folder turns them into Secrets with a secretGenerator.
 Generation is idempotent: existing values are kept so that a running topology's passwords do
-not change under it."""
+not change under it; a key missing from (or empty in) an existing file is added."""
 
 from __future__ import annotations
 
@@ -23,7 +23,11 @@ class SecretFile:
 
     component: str
     name: str
-    keys: tuple[str, ...] = ()  # key=value env file when set; htpasswd otherwise
+    # A key=value env file when set, htpasswd otherwise. The keys are what the reference
+    # workload reads from the Secret through envFrom (DJANGO_SECRET_KEY is required by
+    # cluster/workload/backend/finchapp/env.py; the passwords must equal those PostgreSQL and
+    # Redis get from the same Secret), so `finchsim validate` requires each to be set.
+    keys: tuple[str, ...] = ()
 
 
 SECRET_FILES = (
@@ -38,32 +42,50 @@ def secret_files(project: Project) -> list[Path]:
     return [project.cluster / "secrets" / f.component / f.name for f in SECRET_FILES]
 
 
-def ensure_secrets(project: Project) -> list[Path]:
-    """Create any missing secret file; return the files created (empty when all existed)."""
-    created: list[Path] = []
+def ensure_secrets(project: Project) -> dict[Path, str]:
+    """Create any missing secret file and fill in keys missing from an env file; return what
+    was done per file written (empty when everything was there)."""
+    done: dict[Path, str] = {}
     for spec in SECRET_FILES:
         path = project.cluster / "secrets" / spec.component / spec.name
-        if path.exists():
-            continue
-        path.parent.mkdir(parents=True, exist_ok=True)
+        existing = path.read_text() if path.exists() else None
         if spec.keys:
-            text = "".join(f"{key}={secrets.token_urlsafe(32)}\n" for key in spec.keys)
+            have = _env_pairs(existing or "")
+            missing = [key for key in spec.keys if not have.get(key, "").strip()]
+            if not missing:
+                continue
+            kept = [line for line in (existing or "").splitlines() if _key(line) not in missing]
+            new = [f"{key}={secrets.token_urlsafe(32)}" for key in missing]
+            text = "".join(f"{line}\n" for line in kept + new)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            what = "generated" if existing is None else "added " + ", ".join(missing) + " to"
         else:
+            if existing is not None and existing.strip():
+                continue
+            path.parent.mkdir(parents=True, exist_ok=True)
             password = secrets.token_urlsafe(18)
             text = f"{STAGING_USER}:{_apr1(password)}\n"
             # The plain password, for the user who wants to log in to staging.
             _write_private(path.with_suffix(".txt"), f"{STAGING_USER}:{password}\n")
+            what = "generated"
         _write_private(path, text)
-        created.append(path)
-    return created
+        done[path] = what
+    return done
 
 
 def read_env(project: Project, component: str = "app") -> dict[str, str]:
     """The generated key=value secrets of one component, for platforms that run processes."""
     spec = next(f for f in SECRET_FILES if f.component == component and f.keys)
-    path = project.cluster / "secrets" / component / spec.name
-    pairs = (line.split("=", 1) for line in path.read_text().splitlines() if "=" in line)
-    return {key: value for key, value in pairs}
+    return _env_pairs((project.cluster / "secrets" / component / spec.name).read_text())
+
+
+def _key(line: str) -> str:
+    return line.split("=", 1)[0].strip() if "=" in line else ""
+
+
+def _env_pairs(text: str) -> dict[str, str]:
+    pairs = (line.split("=", 1) for line in text.splitlines() if "=" in line)
+    return {key.strip(): value for key, value in pairs}
 
 
 def _apr1(password: str) -> str:

@@ -1,7 +1,9 @@
 """The rendered manifests as typed specs, so platforms read numbers from one place.
 
 Nothing about the Finch topology is written in Python: every replica count, request, limit,
-probe timing, HPA bound, PDB, rate-limit annotation and schedule comes from the overlay."""
+probe timing, HPA bound, PDB, rate-limit annotation and schedule comes from the overlay. Each of
+those values is checked as the API server would (`finchsim.platform.fields`): a bad one is an
+InputError naming the source file, the object and the field, never a crash later."""
 
 from __future__ import annotations
 
@@ -9,87 +11,16 @@ import base64
 from dataclasses import dataclass, field
 from typing import Any
 
-from kubernetes.utils.quantity import parse_quantity
-
+from finchsim.errors import InputError, Problem
 from finchsim.models.hpa_model import Hpa, HpaMetric
+from finchsim.platform.fields import Fields
 from finchsim.platform.manifests import Rendered
+from finchsim.platform.podspec import Container as Container
+from finchsim.platform.podspec import Probe as Probe
+from finchsim.platform.podspec import Resources as Resources
+from finchsim.platform.podspec import parse_containers
 
 WORKLOAD_KINDS = ("Deployment", "StatefulSet")
-
-
-@dataclass(frozen=True)
-class Resources:
-    cpu_request_m: int = 0
-    cpu_limit_m: int = 0  # 0 = no limit
-    memory_request: int = 0  # bytes
-    memory_limit: int = 0
-
-    @classmethod
-    def parse(cls, spec: dict[str, Any] | None) -> Resources:
-        spec = spec or {}
-        req, lim = spec.get("requests") or {}, spec.get("limits") or {}
-        return cls(
-            cpu_request_m=_millicores(req.get("cpu")),
-            cpu_limit_m=_millicores(lim.get("cpu")),
-            memory_request=_bytes(req.get("memory")),
-            memory_limit=_bytes(lim.get("memory")),
-        )
-
-
-@dataclass(frozen=True)
-class Probe:
-    """An HTTP, TCP or exec probe with Kubernetes' defaults for unset timings."""
-
-    kind: str  # httpGet | tcpSocket | exec
-    path: str = "/"
-    port: int | str = 0
-    command: tuple[str, ...] = ()
-    initial_delay: float = 0
-    period: float = 10
-    timeout: float = 1
-    success_threshold: int = 1
-    failure_threshold: int = 3
-
-    @classmethod
-    def parse(cls, spec: dict[str, Any] | None) -> Probe | None:
-        if not spec:
-            return None
-        timings = dict(
-            initial_delay=spec.get("initialDelaySeconds", 0),
-            period=spec.get("periodSeconds", 10),
-            timeout=spec.get("timeoutSeconds", 1),
-            success_threshold=spec.get("successThreshold", 1),
-            failure_threshold=spec.get("failureThreshold", 3),
-        )
-        if "httpGet" in spec:
-            http = spec["httpGet"]
-            return cls("httpGet", path=http.get("path", "/"), port=http["port"], **timings)
-        if "tcpSocket" in spec:
-            return cls("tcpSocket", port=spec["tcpSocket"]["port"], **timings)
-        if "exec" in spec:
-            return cls("exec", command=tuple(spec["exec"]["command"]), **timings)
-        return None
-
-
-@dataclass(frozen=True)
-class Container:
-    name: str
-    image: str
-    command: tuple[str, ...]
-    args: tuple[str, ...]
-    env: dict[str, str]
-    ports: dict[str, int]  # name (or str(number)) -> containerPort
-    resources: Resources
-    liveness: Probe | None = None
-    readiness: Probe | None = None
-    startup: Probe | None = None
-    mounts: dict[str, str] = field(default_factory=dict)  # mountPath -> volume name
-
-    def port(self, ref: int | str) -> int:
-        """A probe's or service's port reference, resolved to a container port number."""
-        if isinstance(ref, int):
-            return ref
-        return self.ports[ref] if ref in self.ports else int(ref)
 
 
 @dataclass(frozen=True)
@@ -176,34 +107,40 @@ class Topology:
 
 
 def build_topology(objects: list[Rendered]) -> Topology:
-    """Type the objects of one rendered overlay."""
+    """Type the objects of one rendered overlay.
+
+    Raises InputError listing every value the API server would refuse (a quantity that does
+    not parse, a negative count, ...), each with its source file, object and field."""
     config = _config_data(objects)
-    by_kind: dict[str, list[dict[str, Any]]] = {}
+    problems: list[Problem] = []
+    workloads, services, hpas, pdbs, ingresses, cronjobs = {}, {}, {}, {}, {}, {}
     for item in objects:
-        by_kind.setdefault(item.kind, []).append(item.obj)
+        f, obj, name = Fields(item, problems), item.obj, item.name
+        if item.kind in WORKLOAD_KINDS:
+            workloads[name] = _workload(item.kind, obj, config, f)
+        elif item.kind == "Service":
+            services[name] = _service(obj)
+        elif item.kind == "HorizontalPodAutoscaler":
+            hpas[name] = _hpa(obj, f)
+        elif item.kind == "PodDisruptionBudget":
+            pdbs[name] = _pdb(obj, f)
+        elif item.kind == "Ingress":
+            ingresses[name] = _ingress(obj)
+        elif item.kind == "CronJob":
+            cronjobs[name] = _cronjob(obj, config, f)
+    if problems:
+        raise InputError(problems)
     namespaces = {item.namespace for item in objects if item.namespace}
-    workloads = {}
-    for kind in WORKLOAD_KINDS:
-        for obj in by_kind.get(kind, []):
-            workloads[obj["metadata"]["name"]] = _workload(kind, obj, config)
     return Topology(
         namespace=sorted(namespaces)[0] if namespaces else "default",
         workloads=workloads,
-        services={o["metadata"]["name"]: _service(o) for o in by_kind.get("Service", [])},
-        hpas={o["metadata"]["name"]: _hpa(o) for o in by_kind.get("HorizontalPodAutoscaler", [])},
-        pdbs={o["metadata"]["name"]: _pdb(o) for o in by_kind.get("PodDisruptionBudget", [])},
-        ingresses={o["metadata"]["name"]: _ingress(o) for o in by_kind.get("Ingress", [])},
-        cronjobs={o["metadata"]["name"]: _cronjob(o, config) for o in by_kind.get("CronJob", [])},
+        services=services,
+        hpas=hpas,
+        pdbs=pdbs,
+        ingresses=ingresses,
+        cronjobs=cronjobs,
         config=config,
     )
-
-
-def _millicores(value: Any) -> int:
-    return 0 if value is None else int(parse_quantity(value) * 1000)
-
-
-def _bytes(value: Any) -> int:
-    return 0 if value is None else int(parse_quantity(value))
 
 
 def _config_data(objects: list[Rendered]) -> dict[str, dict[str, str]]:
@@ -220,59 +157,30 @@ def _config_data(objects: list[Rendered]) -> dict[str, dict[str, str]]:
     return data
 
 
-def _env(spec: dict[str, Any], config: dict[str, dict[str, str]]) -> dict[str, str]:
-    env: dict[str, str] = {}
-    for source in spec.get("envFrom") or []:
-        ref = source.get("configMapRef") or source.get("secretRef") or {}
-        prefix = source.get("prefix", "")
-        env.update({prefix + k: v for k, v in config.get(ref.get("name", ""), {}).items()})
-    for var in spec.get("env") or []:
-        if "value" in var:
-            env[var["name"]] = str(var["value"])
-            continue
-        ref = var.get("valueFrom") or {}
-        key_ref = ref.get("configMapKeyRef") or ref.get("secretKeyRef")
-        if key_ref:
-            value = config.get(key_ref["name"], {}).get(key_ref["key"])
-            if value is not None:
-                env[var["name"]] = value
-    return env
-
-
-def _container(spec: dict[str, Any], config: dict[str, dict[str, str]]) -> Container:
-    ports = {}
-    for port in spec.get("ports") or []:
-        ports[port.get("name", str(port["containerPort"]))] = int(port["containerPort"])
-    return Container(
-        name=spec["name"],
-        image=spec.get("image", ""),
-        command=tuple(spec.get("command") or ()),
-        args=tuple(str(a) for a in spec.get("args") or ()),
-        env=_env(spec, config),
-        ports=ports,
-        resources=Resources.parse(spec.get("resources")),
-        liveness=Probe.parse(spec.get("livenessProbe")),
-        readiness=Probe.parse(spec.get("readinessProbe")),
-        startup=Probe.parse(spec.get("startupProbe")),
-        mounts={m["mountPath"]: m["name"] for m in spec.get("volumeMounts") or []},
-    )
-
-
-def _workload(kind: str, obj: dict[str, Any], config: dict[str, dict[str, str]]) -> Workload:
+def _workload(
+    kind: str, obj: dict[str, Any], config: dict[str, dict[str, str]], f: Fields
+) -> Workload:
     spec = obj["spec"]
     pod = spec["template"]["spec"]
     strategy = spec.get("strategy") or {}
     rolling = strategy.get("rollingUpdate") or {}
+    where = "spec.strategy.rollingUpdate"
+    surge = f.int_or_percent(rolling.get("maxSurge"), f"{where}.maxSurge", "25%")
+    unavailable = f.int_or_percent(
+        rolling.get("maxUnavailable"), f"{where}.maxUnavailable", "25%", at_most_100=True
+    )
+    if strategy.get("type") != "Recreate" and surge in (0, "0%") and unavailable in (0, "0%"):
+        f.bad(f"{where}.maxUnavailable", "may not be 0 when maxSurge is 0")
     return Workload(
         kind=kind,
         namespace=obj["metadata"].get("namespace", ""),
         name=obj["metadata"]["name"],
-        replicas=int(spec.get("replicas", 1)),
+        replicas=f.count(spec.get("replicas"), "spec.replicas", 1),
         labels=dict(spec["selector"].get("matchLabels") or {}),
-        containers=tuple(_container(c, config) for c in pod["containers"]),
-        init_containers=tuple(_container(c, config) for c in pod.get("initContainers") or []),
-        max_surge=rolling.get("maxSurge", "25%"),
-        max_unavailable=rolling.get("maxUnavailable", "25%"),
+        containers=parse_containers(pod, config, f, "spec.template.spec", "containers"),
+        init_containers=parse_containers(pod, config, f, "spec.template.spec", "initContainers"),
+        max_surge=surge,
+        max_unavailable=unavailable,
         recreate=strategy.get("type") == "Recreate",
         volumes=_volumes(pod, spec.get("volumeClaimTemplates") or []),
     )
@@ -296,31 +204,47 @@ def _service(obj: dict[str, Any]) -> Service:
     return Service(obj["metadata"]["name"], dict(spec.get("selector") or {}), ports)
 
 
-def _hpa(obj: dict[str, Any]) -> Hpa:
+def _hpa(obj: dict[str, Any], f: Fields) -> Hpa:
     spec = obj["spec"]
     metrics = []
-    for metric in spec.get("metrics") or []:
+    for i, metric in enumerate(spec.get("metrics") or []):
         resource = metric.get("resource") or {}
         target = resource.get("target") or {}
         if metric.get("type") == "Resource" and target.get("type") == "Utilization":
-            metrics.append(HpaMetric(resource["name"], int(target["averageUtilization"])))
+            where = f"spec.metrics[{i}].resource.target.averageUtilization"
+            utilization = f.count(target.get("averageUtilization"), where, 0, 1)
+            metrics.append(HpaMetric(resource["name"], utilization))
+    low = f.count(spec.get("minReplicas"), "spec.minReplicas", 1, 1)
+    high = f.count(spec.get("maxReplicas"), "spec.maxReplicas", low, 1)
+    if high < low:
+        f.bad(
+            "spec.maxReplicas", f"must be greater than or equal to minReplicas ({low}), got {high}"
+        )
     return Hpa(
         name=obj["metadata"]["name"],
         target=spec["scaleTargetRef"]["name"],
-        min_replicas=int(spec.get("minReplicas", 1)),
-        max_replicas=int(spec["maxReplicas"]),
+        min_replicas=low,
+        max_replicas=high,
         metrics=tuple(metrics),
         behavior=dict(spec.get("behavior") or {}),
     )
 
 
-def _pdb(obj: dict[str, Any]) -> Pdb:
+def _pdb(obj: dict[str, Any], f: Fields) -> Pdb:
     spec = obj["spec"]
+    if spec.get("minAvailable") is not None and spec.get("maxUnavailable") is not None:
+        f.bad("spec", "minAvailable and maxUnavailable cannot be both set")
+    check = {
+        key: f.int_or_percent(spec.get(key), f"spec.{key}", 0, at_most_100=True)
+        if spec.get(key) is not None
+        else None
+        for key in ("minAvailable", "maxUnavailable")
+    }
     return Pdb(
         obj["metadata"]["name"],
         dict(spec["selector"].get("matchLabels") or {}),
-        spec.get("minAvailable"),
-        spec.get("maxUnavailable"),
+        check["minAvailable"],
+        check["maxUnavailable"],
     )
 
 
@@ -338,29 +262,35 @@ def _ingress(obj: dict[str, Any]) -> Ingress:
     )
 
 
-def _cronjob(obj: dict[str, Any], config: dict[str, dict[str, str]]) -> CronJob:
+def _cronjob(obj: dict[str, Any], config: dict[str, dict[str, str]], f: Fields) -> CronJob:
     spec = obj["spec"]
     job_spec = spec["jobTemplate"]["spec"]
     template = job_spec["template"]
     pod = template["spec"]
+    where = "spec.jobTemplate.spec.template.spec"
     job = Workload(
         kind="Job",
         namespace=obj["metadata"].get("namespace", ""),
         name=obj["metadata"]["name"],
         replicas=1,
         labels=dict((template.get("metadata") or {}).get("labels") or {}),
-        containers=tuple(_container(c, config) for c in pod["containers"]),
-        init_containers=tuple(_container(c, config) for c in pod.get("initContainers") or []),
+        containers=parse_containers(pod, config, f, where, "containers"),
+        init_containers=parse_containers(pod, config, f, where, "initContainers"),
         restart_policy=pod.get("restartPolicy", "Never"),
         volumes=_volumes(pod, []),
     )
     deadline = job_spec.get("activeDeadlineSeconds")
+    where = "spec.jobTemplate.spec"
     return CronJob(
         obj["metadata"]["name"],
-        spec["schedule"],
+        f.schedule(spec.get("schedule"), "spec.schedule"),
         job,
-        time_zone=spec.get("timeZone", "Etc/UTC"),
+        time_zone=f.time_zone(spec.get("timeZone"), "spec.timeZone"),
         concurrency_policy=spec.get("concurrencyPolicy", "Allow"),
-        backoff_limit=int(job_spec.get("backoffLimit", 6)),
-        active_deadline=float(deadline) if deadline is not None else None,
+        backoff_limit=f.count(job_spec.get("backoffLimit"), f"{where}.backoffLimit", 6),
+        active_deadline=(
+            float(f.count(deadline, f"{where}.activeDeadlineSeconds", 0))
+            if deadline is not None
+            else None
+        ),
     )

@@ -50,6 +50,7 @@ from finchsim.platform.local.runtimes import runtime_for
 from finchsim.platform.local.settings import LocalPlatformSettings, load_settings
 from finchsim.platform.local.snapshot import Snapshot
 from finchsim.platform.local.traffic import IngressTraffic
+from finchsim.platform.local.unready import unready_reasons
 from finchsim.platform.manifests import render
 from finchsim.platform.ports import free_port
 from finchsim.platform.topology import build_topology
@@ -324,13 +325,15 @@ class LocalPlatform(Platform):
         return bool(snap.workloads) and all(w.ready >= w.desired for w in snap.workloads)
 
     def _not_ready_summary(self) -> str:
+        """The unready workloads on the first line, then one reason per unready pod."""
         parts = [
             f"{w.name} {w.ready}/{w.desired} ready"
             for w in self.snapshot_value.workloads
             if w.ready < w.desired
         ]
-        pending = [f"{p.name}: {p.reason}" for p in self.snapshot_value.pods if p.reason]
-        return "; ".join(parts + pending)
+        ctl = self._running()
+        reasons = unready_reasons(list(ctl.pods.values()), ctl.pending)
+        return "; ".join(parts) + "".join(f"\n  {reason}" for reason in reasons)
 
     def components(self) -> list[ComponentState]:
         return [

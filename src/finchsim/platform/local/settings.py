@@ -8,10 +8,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from kubernetes.utils.quantity import parse_quantity
 from pydantic import Field, field_validator
 
+from finchsim.durations import positive_duration
 from finchsim.inputs import Document, Strict, load_document
+from finchsim.platform.fields import parse_quantity
 
 
 class NodeGroup(Strict):
@@ -23,7 +24,8 @@ class NodeGroup(Strict):
     @field_validator("cpu", "memory")
     @classmethod
     def _quantity(cls, value: str) -> str:
-        parse_quantity(value)  # raises ValueError with the offending text
+        if parse_quantity(value) <= 0:  # raises ValueError naming an invalid quantity
+            raise ValueError(f"must be greater than 0, got {value!r}")
         return value
 
 
@@ -39,7 +41,12 @@ class Timings(Strict):
     nodeMonitorGracePeriod: float = Field(default=40.0, ge=0)
     podEvictionTimeout: float = Field(default=300.0, ge=0)
     metricsResolution: float = Field(default=15.0, gt=0)  # metrics-server's scrape window
-    scrapeInterval: str = "5s"  # Prometheus, shorter than the cluster's 15s: short local runs
+    # Prometheus' global scrape and rule evaluation interval, handed to it as written: shorter
+    # than the cluster's 15s for short local runs. Prometheus' own grammar (finchsim.durations);
+    # not "0", which Prometheus would silently turn into its 1m default.
+    scrapeInterval: str = "5s"
+
+    _check_interval = field_validator("scrapeInterval")(positive_duration)
 
 
 class LocalPlatformSettings(Document):

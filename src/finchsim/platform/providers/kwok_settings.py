@@ -11,7 +11,7 @@ from typing import Literal
 from kubernetes.utils.quantity import parse_quantity
 from pydantic import Field, field_validator
 
-from finchsim.analysis.targets import parse_duration
+from finchsim.durations import parse_duration
 from finchsim.inputs import Document, Strict, load_document
 from finchsim.platform.controlplane.kwokctl import ControlPlaneTimings
 
@@ -73,14 +73,14 @@ class Timings(Strict):
         return ControlPlaneTimings(
             node_monitor_grace_period=parse_duration(self.nodeMonitorGracePeriod),
             node_monitor_period=parse_duration(self.nodeMonitorPeriod),
-            node_lease_duration=parse_duration(self.nodeLeaseDuration),
+            node_lease_duration=round(parse_duration(self.nodeLeaseDuration)),
             hpa_sync_period=parse_duration(self.hpaSyncPeriod),
             hpa_downscale_stabilization=parse_duration(self.hpaDownscaleStabilization),
             hpa_cpu_initialization_period=parse_duration(self.hpaCpuInitializationPeriod),
             hpa_initial_readiness_delay=parse_duration(self.hpaInitialReadinessDelay),
             metrics_resolution=parse_duration(self.metricsResolution),
-            not_ready_toleration=parse_duration(self.notReadyToleration),
-            unreachable_toleration=parse_duration(self.unreachableToleration),
+            not_ready_toleration=round(parse_duration(self.notReadyToleration)),
+            unreachable_toleration=round(parse_duration(self.unreachableToleration)),
         )
 
 
