@@ -47,7 +47,9 @@ def _project(args: argparse.Namespace) -> Project:
 def cmd_validate(args: argparse.Namespace) -> int:
     project = _project(args)
     with err.status("validating…") as status:
-        report = validate_project(project, progress=lambda msg: status.update(msg))
+        report = validate_project(
+            project, progress=lambda msg: status.update(msg), server=not args.no_server
+        )
     if report.problems:
         raise InputError(report.problems)
     for item in report.checked:
@@ -129,7 +131,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
                     )
                 ]
             )
-        from finchsim.simulate import simulate
+        from finchsim.platform.local.simulate import simulate
 
         return simulate(_project(args), args.overlay, out, err, profile=args.profile)
     return _simulate_cluster(args)
@@ -153,11 +155,11 @@ def _simulate_cluster(args: argparse.Namespace) -> int:
 
 
 def cmd_calibrate(args: argparse.Namespace) -> int:
-    from finchsim.durations import parse_duration
     from finchsim.calibrate import measure, write_model
+    from finchsim.durations import parse_duration
     from finchsim.platform.local.live import run_up
     from finchsim.platform.local.platform import LocalPlatform
-    from finchsim.simulate import DATA_SIZE
+    from finchsim.platform.local.simulate import DATA_SIZE
 
     project = _project(args)
     profile = project.loadtests / "profiles" / f"{args.profile}.yaml"
@@ -192,7 +194,7 @@ def cmd_controlplane(args: argparse.Namespace) -> int:
 def cmd_bench(args: argparse.Namespace) -> int:
     import signal
 
-    from finchsim.bench import bench
+    from finchsim.platform.local.bench import bench
 
     def interrupt(_sig: int, _frame: object) -> None:  # `finchsim down`, or a CI timeout
         raise KeyboardInterrupt
@@ -259,6 +261,12 @@ def build_parser() -> argparse.ArgumentParser:
             )
         if name in WITH_PLATFORM:
             _platform_arguments(cmd)
+        if name == "validate":
+            cmd.add_argument(
+                "--no-server",
+                action="store_true",
+                help="skip the server-side dry run on a throwaway kube-apiserver",
+            )
         if name == "simulate":
             cmd.add_argument(
                 "--profile",

@@ -19,7 +19,7 @@ from finchsim.platform.local.settings import LocalPlatformSettings
 from finchsim.platform.manifests import Rendered
 from finchsim.platform.providers.kwok_settings import KwokClusterSettings
 from finchsim.platform.references import reference_problems
-from finchsim.platform.registry import platform_input_problems
+from finchsim.platform.registry import platform_input_problems, server_dry_run
 from finchsim.platform.topology import (
     Topology,
     build_topology,
@@ -47,8 +47,12 @@ class Report:
     problems: list[Problem] = field(default_factory=list)
 
 
-def validate_project(project: Project, progress: Callable[[str], None] | None = None) -> Report:
-    """Check harness files, every kustomize build target and the monitoring configuration."""
+def validate_project(
+    project: Project, progress: Callable[[str], None] | None = None, server: bool = True
+) -> Report:
+    """Check harness files, every kustomize build target and the monitoring configuration;
+    with `server`, also let a throwaway kube-apiserver check every object that passed the
+    offline checks (`kubectl apply --dry-run=server`, admission included)."""
     report = Report()
     say = progress or (lambda _msg: None)
     for path in harness_files(project):
@@ -58,12 +62,26 @@ def validate_project(project: Project, progress: Callable[[str], None] | None = 
             report.problems += exc.problems
         report.checked.append(project.rel(path))
     crds = schemas.load_crd_schemas(project.cluster / "crds")
+    clean: dict[str, list[Rendered]] = {}
     for name in manifests.build_targets(project):
         say(f"building {name}")
         overlay = check_overlay(project, name, crds)
         report.problems += overlay.problems
         if overlay.objects:
             report.checked.append(f"overlay {name} ({len(overlay.objects)} objects)")
+        if overlay.objects and not overlay.problems:
+            clean[name] = overlay.objects
+    kwok_storage = project.cluster / "kwok" / "storage.yaml"
+    if kwok_storage.is_file():
+        storage = manifests.load_file(project, kwok_storage)
+        report.problems += schemas.validate_objects(storage, crds)
+        report.checked.append(f"{project.rel(kwok_storage)} ({len(storage)} objects)")
+    if server and clean:
+        say("server-side dry run on a throwaway kube-apiserver")
+        report.problems += server_dry_run(project, clean)
+        report.checked.append(
+            "server-side dry run (kube-apiserver v1.34, admission included) of " + ", ".join(clean)
+        )
     if (project.cluster / "monitoring").is_dir():
         say("checking Prometheus and Alertmanager configuration")
         report.problems += promtool.monitoring_problems(project)

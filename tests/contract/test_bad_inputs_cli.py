@@ -142,8 +142,8 @@ def test_a_run_lists_every_problem_of_every_input_at_once(project_copy: Project)
         "or 7d, got '2 min'",
         "analysis/targets.yaml: recovery.rto: Value error, expected a duration like 30s, 30m, "
         "1h or 7d, got 'half an hour'",
-        SCRAPE,
         f"{BACKEND.format('finch-production')} {REPLICAS}",
+        SCRAPE,  # what the platform reads comes after the overlay
     ]
     assert lines[4].startswith("cluster/base/postgres.yaml: container postgres: image 'mysql:"), (
         lines[4]

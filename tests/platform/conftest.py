@@ -7,6 +7,8 @@ assertion is read back from these settings, never repeated in a test."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,6 +18,7 @@ import yaml
 from finchsim.platform.base import Platform
 from finchsim.platform.registry import PlatformOptions, create
 from finchsim.project import Project
+from tests.conftest import REPO
 
 NS = "finch-production"
 # Chosen for the tests: short enough to see scale-in, NotReady and evictions in a minute or
@@ -60,3 +63,16 @@ def platform(
         yield platform
     finally:
         platform.down()
+
+
+@pytest.fixture
+def project_copy(project_copy: Project) -> Iterator[Project]:
+    """The project copy of tests/conftest.py, with whatever a failed test left up brought down."""
+    yield project_copy
+    subprocess.run(
+        [sys.executable, "-m", "finchsim.cli", "--project", str(project_copy.root), "down"],
+        capture_output=True,
+        timeout=120,
+        check=False,
+        cwd=REPO,
+    )

@@ -7,7 +7,6 @@ state), and records the control plane's pids so it can prove they are gone after
 from __future__ import annotations
 
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -23,26 +22,6 @@ from finchsim.project import Project
 from tests.conftest import REPO
 
 pytestmark = pytest.mark.kwok
-
-
-@pytest.fixture
-def copy(project: Project, tmp_path: Path) -> Iterator[Project]:
-    """The project's input folders and secrets in a scratch root, with its own state file."""
-    root = tmp_path / "proj"
-    for folder in ("cluster", "loadtests", "analysis"):
-        shutil.copytree(
-            project.root / folder,
-            root / folder,
-            symlinks=True,
-            ignore=shutil.ignore_patterns("node_modules"),
-        )
-    yield Project(root)
-    subprocess.run(
-        [sys.executable, "-m", "finchsim.cli", "--project", str(root), "down"],
-        capture_output=True,
-        timeout=120,
-        check=False,
-    )
 
 
 @pytest.fixture
@@ -102,14 +81,14 @@ def nothing_left(project: Project, pids: dict[str, int], run_dir: str) -> None:
 
 
 def test_kubectl_works_while_up_holds_and_ctrl_c_cleans_everything(
-    copy: Project, start_up: Callable[[Path], subprocess.Popen[str]]
+    project_copy: Project, start_up: Callable[[Path], subprocess.Popen[str]]
 ) -> None:
-    proc = start_up(copy.root)
-    pids = wait_ready(proc, copy)
-    state = read_state(copy)
+    proc = start_up(project_copy.root)
+    pids = wait_ready(proc, project_copy)
+    state = read_state(project_copy)
     assert state is not None
     done = subprocess.run(
-        [sys.executable, "-m", "finchsim.cli", "--project", str(copy.root), "kubeconfig"],
+        [sys.executable, "-m", "finchsim.cli", "--project", str(project_copy.root), "kubeconfig"],
         capture_output=True,
         text=True,
         timeout=60,
@@ -130,7 +109,7 @@ def test_kubectl_works_while_up_holds_and_ctrl_c_cleans_everything(
             "-m",
             "finchsim.cli",
             "--project",
-            str(copy.root),
+            str(project_copy.root),
             "up",
             "--platform",
             "kwok",
@@ -144,21 +123,21 @@ def test_kubectl_works_while_up_holds_and_ctrl_c_cleans_everything(
     assert "a topology is already up" in second.stderr
     proc.send_signal(signal.SIGINT)
     assert proc.wait(timeout=120) == 130
-    nothing_left(copy, pids, state["run_dir"])
+    nothing_left(project_copy, pids, state["run_dir"])
 
 
 def test_after_a_crash_down_stops_the_control_plane(
-    copy: Project, start_up: Callable[[Path], subprocess.Popen[str]]
+    project_copy: Project, start_up: Callable[[Path], subprocess.Popen[str]]
 ) -> None:
-    proc = start_up(copy.root)
-    pids = wait_ready(proc, copy)
-    state = read_state(copy)
+    proc = start_up(project_copy.root)
+    pids = wait_ready(proc, project_copy)
+    state = read_state(project_copy)
     assert state is not None
     os.kill(proc.pid, signal.SIGKILL)  # no chance to clean up
     proc.wait(timeout=30)
     assert all(psutil.pid_exists(p) for p in pids.values()), "the cluster outlives the crash"
     done = subprocess.run(
-        [sys.executable, "-m", "finchsim.cli", "--project", str(copy.root), "down"],
+        [sys.executable, "-m", "finchsim.cli", "--project", str(project_copy.root), "down"],
         capture_output=True,
         text=True,
         timeout=120,
@@ -166,4 +145,4 @@ def test_after_a_crash_down_stops_the_control_plane(
     )
     assert done.returncode == 0, done
     assert done.stdout.strip() == f"run {state['run_id']} (kwok) is down"
-    nothing_left(copy, pids, state["run_dir"])
+    nothing_left(project_copy, pids, state["run_dir"])

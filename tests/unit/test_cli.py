@@ -53,7 +53,8 @@ def test_invalid_input_exits_2_listing_every_problem(
     done = run_cli("--project", str(proj.root), "validate")
     assert done.returncode == 2, done.stderr
     assert done.stderr.splitlines() == [
-        "scenarios/drill.yaml: kind: expected one of: ControlPlaneBinaries, LoadProfile, "
+        "scenarios/drill.yaml: kind: expected one of: ControlPlaneBinaries, KwokCluster, "
+        "LoadModel, LoadProfile, "
         "LocalPlatform, Targets; got 'Scenaro'",
         "analysis/targets.yaml: recovery.rto: Value error, expected a duration like 30s, 30m, "
         "1h or 7d, got '30 minutes'",

@@ -135,13 +135,19 @@ def load_files(project: Project, folder: Path) -> list[Rendered]:
     """Every object of the plain YAML files in `folder` (no kustomize), e.g. `cluster/crds/`."""
     objects: list[Rendered] = []
     for path in sorted(folder.glob("*.yaml")) if folder.is_dir() else []:
-        if path.name == "kustomization.yaml":
+        if path.name != "kustomization.yaml":
+            objects += load_file(project, path)
+    return objects
+
+
+def load_file(project: Project, path: Path) -> list[Rendered]:
+    """Every object of one plain YAML file."""
+    shown = project.rel(path)
+    objects: list[Rendered] = []
+    for doc in yaml.safe_load_all(path.read_text()):
+        if not doc:
             continue
-        shown = project.rel(path)
-        for doc in yaml.safe_load_all(path.read_text()):
-            if not doc:
-                continue
-            if not isinstance(doc, dict) or "kind" not in doc:
-                raise InputError([Problem(shown, "", "expected Kubernetes objects")])
-            objects.append(Rendered(doc, shown))
+        if not isinstance(doc, dict) or "kind" not in doc:
+            raise InputError([Problem(shown, "", "expected Kubernetes objects")])
+        objects.append(Rendered(doc, shown))
     return objects

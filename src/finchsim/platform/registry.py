@@ -16,7 +16,7 @@ from finchsim.errors import InputError, Problem
 from finchsim.models.load import MODEL_FILE, load_model
 from finchsim.platform import runstate
 from finchsim.platform.base import Platform
-from finchsim.platform.manifests import Rendered, load_files, render
+from finchsim.platform.manifests import Rendered, load_file, load_files, render
 from finchsim.project import Project
 
 KWOK_SETTINGS = "cluster/kwok/cluster.yaml"
@@ -52,15 +52,13 @@ def _local(opts: PlatformOptions) -> Platform:
 def _kwok(opts: PlatformOptions) -> Platform:
     from finchsim.platform.controlplane import controlplane_binaries
     from finchsim.platform.kubernetes.platform import KubernetesPlatform
-    from finchsim.platform.providers.kwok import KwokProvider, storage_objects
+    from finchsim.platform.providers.kwok import KwokProvider
     from finchsim.platform.providers.kwok_settings import load_kwok_settings
 
     project = opts.project
     path = opts.settings or project.root / KWOK_SETTINGS
     settings = load_kwok_settings(path, project.rel(path))
-    storage = storage_objects(
-        project.cluster / "kwok" / "storage.yaml", "cluster/kwok/storage.yaml"
-    )
+    storage = load_file(project, project.cluster / "kwok" / "storage.yaml")
     binaries = controlplane_binaries(project).by_name()
     provider = KwokProvider(settings, binaries, storage, "finchsim")
     model = load_model(project.root / MODEL_FILE, MODEL_FILE)
@@ -115,6 +113,29 @@ def platform_input_problems(name: str, project: Project, objects: list[Rendered]
             except InputError as exc:
                 problems += exc.problems
     return problems
+
+
+def server_dry_run(project: Project, targets: dict[str, list[Rendered]]) -> list[Problem]:
+    """Every problem a real kube-apiserver finds in `targets` (build target -> objects), on
+    throwaway control planes from the pinned cache; one Problem when the cache is missing."""
+    from finchsim.errors import PlatformError
+    from finchsim.platform.controlplane import controlplane_binaries
+    from finchsim.platform.kubernetes.dryrun import check_targets
+
+    try:
+        binaries = controlplane_binaries(project).by_name()
+    except PlatformError as exc:
+        return [
+            Problem(
+                "cluster/controlplane/binaries.yaml",
+                "",
+                (
+                    f"the server-side dry run needs the control-plane binaries: {exc} (or pass "
+                    "--no-server to check offline only)"
+                ),
+            )
+        ]
+    return check_targets(binaries, load_files(project, project.cluster / "crds"), targets)
 
 
 def create(name: str, opts: PlatformOptions) -> Platform:

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from kubernetes.client import V1Namespace, V1ObjectMeta
+from kubernetes.client import V1Namespace, V1ObjectMeta, VersionApi
 from kubernetes.client.exceptions import ApiException
 
 from finchsim.errors import PlatformError
@@ -37,7 +37,7 @@ class ContextProvider(Provider):
             raise PlatformError(f"no kubeconfig at {self.kubeconfig_path}")
         clients = Clients.connect(self.kubeconfig_path, run_dir / "probe.json", self.context_name)
         try:
-            version = clients.api.call_api("/version", "GET", response_type="object")[0]
+            version = VersionApi(clients.api).get_code().git_version
         except Exception as exc:  # any failure to reach the server: say which context
             raise PlatformError(
                 f"cannot reach the cluster of context {self.context_name or '(current)'} in "
@@ -45,7 +45,7 @@ class ContextProvider(Provider):
             ) from exc
         finally:
             clients.close()
-        log(f"using context {self.context_name or '(current)'}: Kubernetes {version['gitVersion']}")
+        log(f"using context {self.context_name or '(current)'}: Kubernetes {version}")
         return self.kubeconfig_path
 
     def context(self) -> str | None:

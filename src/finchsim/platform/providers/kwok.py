@@ -16,7 +16,6 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-import yaml
 from kubernetes.client import V1Node, V1NodeSpec, V1NodeStatus, V1ObjectMeta
 from kubernetes.client.exceptions import ApiException
 
@@ -173,8 +172,3 @@ def _wait_nodes_schedulable(clients: Clients, names: list[str], timeout: float =
 def cleanup(state: Mapping[str, Any], binaries: Mapping[str, Path]) -> None:
     """After a crash: stop the cluster recorded in `state` (from `KwokProvider.state`)."""
     KwokctlCluster(str(state["cluster"]), Path(state["workdir"]), binaries).delete()
-
-
-def storage_objects(path: Path, shown_as: str) -> list[Rendered]:
-    """The provider's StorageClasses (`cluster/kwok/storage.yaml`)."""
-    return [Rendered(doc, shown_as) for doc in yaml.safe_load_all(path.read_text()) if doc]

@@ -1,0 +1,146 @@
+"""`--platform context`: an existing cluster, reached by its kubeconfig, never created or deleted.
+
+"Someone's cluster" here is a real control plane with KWOK nodes, brought up in this process
+(its provider also runs the cluster's volume provisioner, as a cloud's CSI driver would). The
+CLI then uses it by kubeconfig: it creates and labels the overlay's namespaces, deletes only
+those at the end, refuses a namespace it did not create unless `--adopt`, and leaves the
+cluster running."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from finchsim.platform.base import Platform
+from finchsim.platform.kubernetes.client import Clients
+from finchsim.platform.providers.context import OWNER, OWNER_LABEL
+from finchsim.project import Project
+from tests.conftest import REPO
+from tests.platform.conftest import bring_up
+
+pytestmark = pytest.mark.kwok
+
+
+@pytest.fixture(scope="module")
+def cluster(project: Project, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
+    """A running cluster whose provisioner keeps working while the tests use it."""
+    platform = bring_up("kwok", project, tmp_path_factory.mktemp("cluster"), [])
+    stop = threading.Event()
+
+    def keep_polling() -> None:
+        while not stop.wait(0.5):
+            platform.poll()
+
+    poller = threading.Thread(target=keep_polling, daemon=True)
+    poller.start()
+    try:
+        yield platform
+    finally:
+        stop.set()
+        poller.join(10)
+        platform.down()
+
+
+def cli(*args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "finchsim.cli", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=REPO,
+        check=False,
+    )
+
+
+def namespace_labels(api: Clients, name: str) -> dict[str, str] | None:
+    found = [n for n in api.core.list_namespace().items if n.metadata.name == name]
+    if not found or found[0].status.phase == "Terminating":
+        return None
+    return dict(found[0].metadata.labels or {})
+
+
+def test_up_creates_its_namespaces_and_down_deletes_only_those(
+    cluster: Platform, project_copy: Project, tmp_path: Path
+) -> None:
+    kubeconfig = str(cluster.kubeconfig())
+    api = Clients.connect(cluster.kubeconfig(), tmp_path / "discovery.json")
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "finchsim.cli",
+            "--project",
+            str(project_copy.root),
+            "up",
+            "--platform",
+            "context",
+            "--kubeconfig",
+            kubeconfig,
+            "--overlay",
+            "staging",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=REPO,
+    )
+    try:
+        assert proc.stdout is not None
+        ready = next((line for line in proc.stdout if line.startswith("ready in")), None)
+        assert ready is not None, proc.communicate(timeout=60)
+        assert namespace_labels(api, "finch-staging") == {
+            **(namespace_labels(api, "finch-staging") or {}),
+            OWNER_LABEL: OWNER,
+        }
+        assert namespace_labels(api, "finch-monitoring") is not None
+        proc.send_signal(signal.SIGINT)
+        _out, err = proc.communicate(timeout=120)
+        assert proc.returncode == 130, err
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    cluster.wait_for(
+        lambda: namespace_labels(api, "finch-staging") is None, 60, "finch-staging deleted"
+    )
+    # The cluster and what finch-sim did not create are untouched.
+    assert namespace_labels(api, "finch-production") is not None
+    assert all(n.ready for n in cluster.nodes())
+    api.close()
+
+
+def test_a_namespace_finchsim_did_not_create_is_refused_unless_adopted(
+    cluster: Platform, project_copy: Project
+) -> None:
+    kubeconfig = str(cluster.kubeconfig())
+    refused = cli(
+        "--project",
+        str(project_copy.root),
+        "up",
+        "--platform",
+        "context",
+        "--kubeconfig",
+        kubeconfig,
+    )
+    assert refused.returncode == 5, refused.stderr
+    assert (
+        "error: namespace finch-production already exists and finch-sim did not create "
+        "it: refusing to touch it (pass --adopt to use it anyway; it is then never "
+        "deleted)"
+    ) in refused.stderr
+    bad = cli(
+        "--project",
+        str(project_copy.root),
+        "up",
+        "--platform",
+        "context",
+        "--kubeconfig",
+        str(REPO / "no-such-kubeconfig"),
+    )
+    assert bad.returncode == 5 and "no kubeconfig at" in bad.stderr, bad.stderr
