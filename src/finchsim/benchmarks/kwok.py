@@ -73,6 +73,12 @@ def measure_up(project: Project, result: KwokBench, say: Callable[[str], None]) 
         result.up_seconds = time.monotonic() - started
         say(f"up --platform kwok: every workload rolled out in {result.up_seconds:.1f}s")
         result.control_plane_rss_mib = _rss_mib(platform.kubeconfig())
+        rss = result.control_plane_rss_mib
+        say(
+            f"control plane RSS with the topology up: {sum(rss.values()):.0f} MiB ("
+            + ", ".join(f"{k} {v:.0f}" for k, v in rss.items())
+            + ")"
+        )
     finally:
         platform.down()
 
@@ -132,6 +138,10 @@ def run_kwok_bench(project: Project, parts: list[str], out: Console, err: Consol
         )
         if code == 0:
             result.whatif_wall_seconds = whatif.wall_seconds
+            out.print(
+                f"what-if ({WHATIF_NODES} nodes, {WHATIF_TRAFFIC:g}x traffic) answered in "
+                f"{whatif.wall_seconds:.0f}s wall (bar 300 s)"
+            )
     keep = project.root / "runs" / f"bench-kwok-{time.strftime('%Y%m%d-%H%M%S')}.json"
     keep.parent.mkdir(exist_ok=True)
     keep.write_text(json.dumps({**asdict(result), "agreement": result.agreement}, indent=1))

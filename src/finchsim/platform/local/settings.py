@@ -38,7 +38,7 @@ class Timings(Strict):
     hpaInitialReadinessDelay: float = Field(default=30.0, ge=0)
     # Node lifecycle: NotReady after the grace period, pods evicted after the toleration
     # (node.kubernetes.io/not-ready:NoExecute tolerationSeconds=300 added to every pod).
-    nodeMonitorGracePeriod: float = Field(default=40.0, ge=0)
+    nodeMonitorGracePeriod: float = Field(default=50.0, ge=0)
     podEvictionTimeout: float = Field(default=300.0, ge=0)
     metricsResolution: float = Field(default=15.0, gt=0)  # metrics-server's scrape window
     # Prometheus' global scrape and rule evaluation interval, handed to it as written: shorter
