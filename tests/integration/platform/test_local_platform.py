@@ -51,6 +51,9 @@ def test_ingress_routes_both_hosts_with_tls_and_hsts(platform: LocalPlatform) ->
     assert headers["Strict-Transport-Security"].startswith("max-age=31536000")
     status, headers = get(f"{base}/health", WEB)
     assert status == 200
+    # The SPA itself, read from disk by the frontend pods' unprivileged nginx workers.
+    status, headers = get(f"{base}/", WEB)
+    assert (status, headers["Cache-Control"]) == (200, "no-cache"), headers
     http = base.replace("https", "http").replace(
         str(platform.ports["https"]), str(platform.ports["http"])
     )
