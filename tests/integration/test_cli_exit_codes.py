@@ -184,7 +184,7 @@ def test_ctrl_c_during_bring_up_exits_130_and_leaves_nothing(up_started: Started
     os.killpg(run.cli.pid, signal.SIGINT)  # what a terminal sends the foreground job
     code = _stopped(run)
     assert code == 130, run.output()
-    assert "stopping…" in run.stderr.read_text().splitlines(), run.output()
+    assert run.stderr.read_text().splitlines()[-1] == "stopping…", run.output()
     before = f"before: {len(run.processes)} processes, groups {run.recorded}"
     assert not _left_behind(run), f"{before}\nafter: {_left_behind(run)}\n{run.output()}"
 
@@ -195,6 +195,6 @@ def test_sigterm_during_bring_up_stops_cleanly_and_leaves_nothing(up_started: St
     os.kill(run.cli.pid, signal.SIGTERM)
     code = _stopped(run)
     assert code == 0, run.output()
-    assert "stopping…" in run.stderr.read_text().splitlines(), run.output()
+    assert run.stderr.read_text().splitlines()[-1] == "stopping…", run.output()
     before = f"before: {len(run.processes)} processes, groups {run.recorded}"
     assert not _left_behind(run), f"{before}\nafter: {_left_behind(run)}\n{run.output()}"
