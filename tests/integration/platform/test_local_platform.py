@@ -9,7 +9,7 @@ import json
 import time
 import urllib.parse
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -51,6 +51,9 @@ def test_ingress_routes_both_hosts_with_tls_and_hsts(platform: LocalPlatform) ->
     assert headers["Strict-Transport-Security"].startswith("max-age=31536000")
     status, headers = get(f"{base}/health", WEB)
     assert status == 200
+    # The SPA itself, read from disk by the frontend pods' unprivileged nginx workers.
+    status, headers = get(f"{base}/", WEB)
+    assert (status, headers["Cache-Control"]) == (200, "no-cache"), headers
     http = base.replace("https", "http").replace(
         str(platform.ports["https"]), str(platform.ports["http"])
     )
@@ -83,9 +86,14 @@ def test_rate_limit_rejects_beyond_burst_per_client_ip(platform: LocalPlatform) 
     """limit-rpm 100 x burst multiplier 5: ~500 immediate requests pass, then 503 (the
     ingress-nginx default status; the overlay does not set limit-req-status-code)."""
     base = platform.ingress_url(API)
+    started = time.monotonic()
     codes = [get(f"{base}/healthz/live", API, "198.18.7.7")[0] for _ in range(540)]
+    elapsed = time.monotonic() - started
     accepted, rejected = codes.count(200), codes.count(503)
-    assert 495 <= accepted <= 510, (accepted, rejected)
+    # nginx's leaky bucket: the first request plus the burst at once, then 100/min drain back in
+    # while the requests are being sent (a busy machine sends them more slowly).
+    most = 501 + int(100 / 60 * elapsed) + 1
+    assert 495 <= accepted <= most, (accepted, rejected, f"{elapsed:.1f}s")
     assert accepted + rejected == 540
     # Another client address has its own budget.
     assert get(f"{base}/healthz/live", API, "198.18.7.8")[0] == 200
@@ -100,22 +108,33 @@ def test_rate_limit_rejects_beyond_burst_per_client_ip(platform: LocalPlatform) 
 
     wait_for(platform, lambda: counted().get("503", 0) >= rejected, 10, "rejections counted")
     assert counted()["200"] >= accepted + 1
-    limited = query(
-        platform,
+    # Prometheus sees them at its next scrape of the platform's metrics (not before).
+    promql = (
         'nginx_ingress_controller_requests{host="api.finch.example.com",'
-        'status="503",service="finch-backend"}',
+        'status="503",service="finch-backend"}'
     )
-    assert limited and float(limited[0]["value"][1]) >= rejected
+    limited = query(
+        platform, promql, until=lambda r: bool(r) and float(r[0]["value"][1]) >= rejected
+    )
+    assert limited and float(limited[0]["value"][1]) >= rejected, (
+        f"Prometheus: {limited}; the platform counted {counted()}, the client saw {rejected}"
+    )
 
 
-def query(platform: LocalPlatform, promql: str, timeout: float = 30) -> list[dict[str, Any]]:
-    """An instant query, retried (while reconciling) until it returns something."""
+def query(
+    platform: LocalPlatform,
+    promql: str,
+    timeout: float = 30,
+    until: Callable[[list[dict[str, Any]]], bool] = bool,
+) -> list[dict[str, Any]]:
+    """An instant query, retried (while reconciling) until `until(result)` holds (by default:
+    until it returns something); the last result after `timeout`."""
     url = f"{platform.prometheus_url()}/api/v1/query?" + urllib.parse.urlencode({"query": promql})
     deadline = time.monotonic() + timeout
     while True:
         with urllib.request.urlopen(url, timeout=5) as resp:
             result: list[dict[str, Any]] = json.load(resp)["data"]["result"]
-        if result or time.monotonic() > deadline:
+        if until(result) or time.monotonic() > deadline:
             return result
         platform.step()
         time.sleep(1)

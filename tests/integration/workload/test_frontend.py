@@ -1,18 +1,22 @@
-"""The built SPA behind the project's nginx template: caching headers, SPA fallback, /health,
-runtime /config.js. Needs `npm ci && npm run build` in cluster/workload/frontend (make setup)."""
+"""The built SPA behind the project's nginx template, launched by the local platform's own
+frontend runtime (as a frontend pod of `make simulate` is): caching headers, SPA fallback,
+/health, runtime /config.js. Needs `npm ci && npm run build` in cluster/workload/frontend
+(make setup)."""
 
 from __future__ import annotations
 
 import re
 import shutil
-import string
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from finchsim.platform.local.processes import Proc, spawn
+from finchsim.platform.local.runtimes import PodEnv, runtime_for
 from finchsim.platform.ports import free_port
+from finchsim.platform.topology import Container, Resources
+from tests.conftest import REPO
 from tests.integration.workload.helpers import WORKLOAD, http, wait_for
 
 pytestmark = pytest.mark.integration
@@ -29,22 +33,23 @@ def nginx(private_dir: Path) -> Iterator[str]:
             "frontend not built: run `npm ci && npm run build` in cluster/workload/frontend"
         )
     port = free_port()
-    # Same substitution as the container's envsubst: only FINCH_* names, nginx's $vars kept.
-    values = {
-        "FINCH_LISTEN_ADDRESS": "127.0.0.1",
-        "FINCH_LISTEN_PORT": str(port),
-        "FINCH_STATIC_ROOT": str(DIST),
-        "FINCH_RUN_DIR": str(private_dir),
-        "FINCH_API_BASE_URL": "http://api.test:8000",
-    }
-    for name in ("nginx.conf", "config.js"):
-        template = (FRONTEND / "nginx" / f"{name}.template").read_text()
-        (private_dir / name).write_text(string.Template(template).safe_substitute(values))
+    container = Container(
+        "finch-frontend",
+        "finch-sim/finch-frontend:dev",
+        (),
+        (),
+        {"FINCH_API_BASE_URL": "http://api.test:8000"},
+        {"http": 8080},
+        Resources(),
+    )
+    pod = PodEnv("finch-frontend-test", private_dir, {8080: port}, {}, {}, REPO)
+    launch = runtime_for(container)(container, pod)
     proc: Proc = spawn(
-        ["nginx", "-e", "stderr", "-c", str(private_dir / "nginx.conf"), "-g", "daemon off;"],
-        env={"PATH": "/usr/sbin:/usr/bin"},
-        cwd=private_dir,
+        launch.argv,
+        env=launch.env,
+        cwd=launch.cwd,
         log_path=private_dir / "nginx.log",
+        user=launch.user,
     )
     url = f"http://127.0.0.1:{port}"
     try:
@@ -56,7 +61,8 @@ def nginx(private_dir: Path) -> Iterator[str]:
 
 def test_spa_is_served_with_the_right_caching(nginx: str) -> None:
     index = http(f"{nginx}/")
-    assert index.status == 200 and index.headers["Cache-Control"] == "no-cache"
+    assert index.status == 200 and index.headers["Cache-Control"] == "no-cache", index
+    assert index.body == (DIST / "index.html").read_bytes()
     assets = re.findall(r'(?:src|href)="(/assets/[^"]+)"', index.body.decode())
     assert {Path(a).suffix for a in assets} >= {".js", ".css"}, assets
     for asset in assets:

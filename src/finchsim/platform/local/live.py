@@ -5,9 +5,10 @@ keeps reconciling until Ctrl-C or SIGTERM from `finchsim down`, and always tears
 
 from __future__ import annotations
 
+import contextlib
 import signal
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from types import FrameType
 
 from rich.console import Console, Group
@@ -51,6 +52,18 @@ def render_view(platform: LocalPlatform, events: list[str]) -> Group:
     return Group(table, Text(hpas), Text(traffic), tail)
 
 
+@contextlib.contextmanager
+def _live(console: Console, view: Group, transient: bool) -> Iterator[Live]:
+    """rich's Live, with its last line ended: written to a file or a pipe (not a terminal), its
+    final render stops without a newline, so `stopping…` or `error: …` would run on from it."""
+    try:
+        with Live(view, console=console, refresh_per_second=2, transient=transient) as live:
+            yield live
+    finally:
+        if not transient and not console.is_terminal:
+            console.line()
+
+
 def run_up(
     project: Project,
     overlay: str,
@@ -75,9 +88,7 @@ def run_up(
     previous_int = signal.signal(signal.SIGINT, signal.default_int_handler)
     started = time.monotonic()
     try:
-        with Live(
-            render_view(platform, events), console=err, refresh_per_second=2, transient=not hold
-        ) as live:
+        with _live(err, render_view(platform, events), transient=not hold) as live:
             platform.up(on_tick=lambda: live.update(render_view(platform, events)))
             live.update(render_view(platform, events))
             out.print(

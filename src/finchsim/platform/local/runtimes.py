@@ -6,6 +6,7 @@ listing the known ones):
 
     finch-sim/finch-backend   the reference workload's command, run from cluster/workload/backend
     finch-sim/finch-frontend  nginx with the workload's nginx.conf template, serving the built SPA
+                              copied into the pod's directory, as the image carries it
     postgres                  PostgreSQL 15 from /usr/lib/postgresql/15/bin (args `-c k=v` kept);
                               with a `command` (the backup Job's script), that script, with the
                               PostgreSQL client tools on PATH
@@ -28,7 +29,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from finchsim.errors import InputError, Problem
+from finchsim.errors import InputError, PlatformError, Problem
 from finchsim.platform.topology import Container
 
 PG_BIN = Path("/usr/lib/postgresql/15/bin")
@@ -145,7 +146,7 @@ def frontend(container: Container, pod: PodEnv) -> Launch:
     values = {
         "FINCH_LISTEN_ADDRESS": "127.0.0.1",
         "FINCH_LISTEN_PORT": str(listen),
-        "FINCH_STATIC_ROOT": str(root / "dist"),
+        "FINCH_STATIC_ROOT": str(_image_copy(root / "dist", pod.pod_dir / "html")),
         "FINCH_RUN_DIR": str(pod.pod_dir),
         "FINCH_API_BASE_URL": env.get("FINCH_API_BASE_URL", ""),
     }
@@ -160,6 +161,25 @@ def frontend(container: Container, pod: PodEnv) -> Launch:
     return Launch(
         ["nginx", "-c", str(conf), "-p", str(pod.pod_dir), "-g", "daemon off;"], env, pod.pod_dir
     )
+
+
+def _image_copy(source: Path, target: Path) -> Path:
+    """What the image carries (`COPY --from=build /src/dist /usr/share/nginx/html`, then
+    `rm dist/config.js`): the built files, copied once per pod into its own directory, readable
+    by everyone. Served from the checkout, they would be out of reach of nginx's workers (they
+    run as `nobody`) whenever the checkout sits in a directory only its owner can enter (under
+    /root, in a `mktemp -d`). Raises PlatformError when the frontend was never built."""
+    if target.exists():  # a restarted container: the same image
+        return target
+    if not (source / "index.html").exists():
+        raise PlatformError(f"{source} holds no built frontend: run `make setup`")
+    partial = target.with_name(target.name + ".partial")
+    shutil.rmtree(partial, ignore_errors=True)
+    shutil.copytree(source, partial, ignore=shutil.ignore_patterns("config.js"))
+    for path in (partial, *partial.rglob("*")):
+        path.chmod(0o755 if path.is_dir() else 0o644)
+    partial.rename(target)
+    return target
 
 
 def postgres(container: Container, pod: PodEnv) -> Launch:

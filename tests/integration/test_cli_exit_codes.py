@@ -1,0 +1,200 @@
+"""`finchsim up` as a real subprocess: a platform failure exits 5 with one `error:` line, and
+Ctrl-C (SIGINT to its process group) or SIGTERM once the bring-up has started stops it and
+leaves nothing behind: no process of the run, no run directory, no state file, no cgroup.
+
+Each test runs against a scratch project (the checkout's input folders symlinked into a
+directory of pytest's, mode 0700), so its `.finchsim/current.json` is its own."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import psutil
+import pytest
+
+from finchsim.platform.local.processes import REGISTRY_FILE
+from finchsim.project import INPUT_FOLDERS
+from tests.conftest import REPO, run_cli
+
+pytestmark = pytest.mark.integration
+CGROUP_ROOT = Path("/sys/fs/cgroup")
+UP_STAGING = ("up", "--overlay", "staging")  # one replica each: the quickest bring-up
+
+
+@pytest.fixture
+def scratch(tmp_path: Path) -> Path:
+    """A project of its own whose input folders are the checkout's."""
+    root = tmp_path / "project"
+    root.mkdir()
+    for name in INPUT_FOLDERS:
+        (root / name).symlink_to(REPO / name)
+    return root
+
+
+def test_up_while_another_topology_is_up_is_a_platform_error(scratch: Path) -> None:
+    holder = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(300)"])
+    other_run = scratch / "other-run"
+    other_run.mkdir()
+    state = scratch / ".finchsim" / "current.json"
+    state.parent.mkdir()
+    recorded = json.dumps(
+        {"pid": holder.pid, "run_id": "20260101-000000-1", "run_dir": str(other_run)}
+    )
+    state.write_text(recorded)
+    try:
+        done = run_cli("--project", str(scratch), *UP_STAGING)
+    finally:
+        holder.kill()
+        holder.wait()
+    assert done.returncode == 5, done.stderr
+    errors = [line for line in done.stderr.splitlines() if line.startswith("error:")]
+    assert errors == [
+        f"error: a topology is already up (pid {holder.pid}, run 20260101-000000-1): "
+        "run `finchsim down` first"
+    ], done.stderr
+    assert done.stderr.splitlines()[-1] == errors[0]
+    assert done.stdout == ""
+    # The refusal leaves the other run alone.
+    assert state.read_text() == recorded
+    assert other_run.is_dir()
+
+
+@dataclass
+class Started:
+    """A running `finchsim up` and what its run had started when it was signalled."""
+
+    cli: subprocess.Popen[bytes]
+    stdout: Path
+    stderr: Path
+    run_id: str
+    run_dir: Path
+    state: Path
+    processes: dict[int, float]  # pid -> create time, of every descendant of the CLI
+    recorded: list[str]  # labels of the process groups in the run's processes.json
+
+    def output(self) -> str:
+        return f"stdout:\n{self.stdout.read_text()}\nstderr:\n{self.stderr.read_text()}"
+
+
+def _wait(condition: Callable[[], object], timeout: float, what: str, proc: Started) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if proc.cli.poll() is not None:
+            pytest.fail(f"{what}: finchsim exited {proc.cli.returncode}\n{proc.output()}")
+        if time.monotonic() > deadline:
+            pytest.fail(f"{what}: not after {timeout}s\n{proc.output()}")
+        time.sleep(0.1)
+
+
+def _read(path: Path) -> dict[str, Any]:
+    """A JSON file of the run, or {} while it does not exist or is being written."""
+    try:
+        data: dict[str, Any] = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError):
+        return {}
+    return data
+
+
+def _recorded(run_dir: Path) -> list[str]:
+    return [str(r["label"]) for r in _read(run_dir / REGISTRY_FILE).values()]
+
+
+@pytest.fixture
+def up_started(scratch: Path, tmp_path: Path) -> Iterator[Started]:
+    """`finchsim up` (staging) in its own session, as a shell starts a foreground job, waited
+    on until PostgreSQL (as its own OS user) and Redis run; killed (and `down` run) if a test
+    leaves it running."""
+    out, err = tmp_path / "stdout", tmp_path / "stderr"
+    with out.open("wb") as stdout, err.open("wb") as stderr:
+        cli = subprocess.Popen(
+            [sys.executable, "-m", "finchsim.cli", "--project", str(scratch), *UP_STAGING],
+            stdout=stdout,
+            stderr=stderr,
+            cwd=REPO,
+            start_new_session=True,
+        )
+    state = scratch / ".finchsim" / "current.json"
+    started = Started(cli, out, err, "", Path(), state, {}, [])
+    try:
+        _wait(lambda: _read(state), 60, "the run recorded in .finchsim/current.json", started)
+        run = _read(state)
+        started.run_id, started.run_dir = run["run_id"], Path(run["run_dir"])
+        _wait(
+            lambda: (
+                {"finch-postgres", "finch-redis"}
+                <= {label.split("-0/")[0] for label in _recorded(started.run_dir)}
+            ),
+            120,
+            "PostgreSQL's and Redis's containers started",
+            started,
+        )
+        started.recorded = _recorded(started.run_dir)
+        started.processes = {
+            p.pid: p.create_time() for p in psutil.Process(cli.pid).children(recursive=True)
+        }
+        yield started
+    finally:
+        if cli.poll() is None:
+            os.killpg(cli.pid, signal.SIGKILL)
+            cli.wait()
+            run_cli("--project", str(scratch), "down")
+
+
+def _left_behind(run: Started) -> list[str]:
+    """Everything of the run that still exists, one line each."""
+    left = []
+    for pid, created in run.processes.items():
+        try:
+            proc = psutil.Process(pid)
+            if proc.create_time() == created and proc.status() != psutil.STATUS_ZOMBIE:
+                left.append(f"process {pid}: {' '.join(proc.cmdline())}")
+        except psutil.NoSuchProcess:
+            pass
+    for proc in psutil.process_iter(["pid", "cmdline", "cwd"]):
+        text = " ".join(proc.info["cmdline"] or []) + " " + (proc.info["cwd"] or "")
+        if str(run.run_dir) in text and proc.info["pid"] not in run.processes:
+            left.append(f"process {proc.info['pid']} in the run dir: {text}")
+    if run.run_dir.exists():
+        left.append(f"run directory {run.run_dir}: {sorted(os.listdir(run.run_dir))}")
+    if run.state.exists():
+        left.append(f"state file {run.state}: {run.state.read_text()}")
+    for group in CGROUP_ROOT.glob(f"*/**/finchsim/{run.run_id}"):
+        left.append(f"cgroup {group}")
+    return left
+
+
+def _stopped(run: Started, timeout: float = 120) -> int:
+    try:
+        return run.cli.wait(timeout)
+    except subprocess.TimeoutExpired:
+        pytest.fail(f"finchsim up still running {timeout}s after the signal\n{run.output()}")
+
+
+def test_ctrl_c_during_bring_up_exits_130_and_leaves_nothing(up_started: Started) -> None:
+    run = up_started
+    os.killpg(run.cli.pid, signal.SIGINT)  # what a terminal sends the foreground job
+    code = _stopped(run)
+    assert code == 130, run.output()
+    assert run.stderr.read_text().splitlines()[-1] == "stopping…", run.output()
+    before = f"before: {len(run.processes)} processes, groups {run.recorded}"
+    assert not _left_behind(run), f"{before}\nafter: {_left_behind(run)}\n{run.output()}"
+
+
+def test_sigterm_during_bring_up_stops_cleanly_and_leaves_nothing(up_started: Started) -> None:
+    """SIGTERM is what `finchsim down` sends: the requested stop is not a failure (exit 0)."""
+    run = up_started
+    os.kill(run.cli.pid, signal.SIGTERM)
+    code = _stopped(run)
+    assert code == 0, run.output()
+    assert run.stderr.read_text().splitlines()[-1] == "stopping…", run.output()
+    before = f"before: {len(run.processes)} processes, groups {run.recorded}"
+    assert not _left_behind(run), f"{before}\nafter: {_left_behind(run)}\n{run.output()}"
