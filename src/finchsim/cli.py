@@ -155,30 +155,9 @@ def _simulate_cluster(args: argparse.Namespace) -> int:
 
 
 def cmd_calibrate(args: argparse.Namespace) -> int:
-    from finchsim.calibrate import measure, write_model
-    from finchsim.durations import parse_duration
-    from finchsim.platform.local.live import run_up
-    from finchsim.platform.local.platform import LocalPlatform
-    from finchsim.platform.local.simulate import DATA_SIZE
+    from finchsim.platform.local.simulate import calibrate
 
-    project = _project(args)
-    profile = project.loadtests / "profiles" / f"{args.profile}.yaml"
-
-    def drive(platform: LocalPlatform) -> int:
-        out.print(f"seeding {DATA_SIZE} of synthetic Finch data…")
-        platform.exec_in(
-            "finch-backend",
-            ["python", "manage.py", "generate_data", "--size", DATA_SIZE, "--seed", "42"],
-        )
-        load_dir = platform.run_dir / "calibrate"
-        load_dir.mkdir()
-        scrape = float(parse_duration(platform.settings.timings.scrapeInterval))
-        model = measure(platform, profile, load_dir, {}, out.print, scrape)
-        path = write_model(project.root, model, platform.run_id, args.overlay, args.profile)
-        out.print(f"wrote {project.rel(path)}")
-        return 0
-
-    return run_up(project, args.overlay, out, err, hold=False, then=drive)
+    return calibrate(_project(args), args.overlay, out, err, args.profile)
 
 
 def cmd_controlplane(args: argparse.Namespace) -> int:

@@ -6,13 +6,14 @@ everything down; Ctrl-C exits 130."""
 
 from __future__ import annotations
 
+import contextlib
 import signal
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from types import FrameType
 
-from rich.console import Console, Group
+from rich.console import Console, Group, RenderableType
 from rich.live import Live
 from rich.table import Table
 from rich.text import Text
@@ -56,6 +57,39 @@ def view(platform: Platform, events: list[str], title: str) -> Group:
     return Group(table, Text("  ".join(lines)), tail)
 
 
+@contextlib.contextmanager
+def live_view(console: Console, view: RenderableType, transient: bool) -> Iterator[Live]:
+    """rich's Live, with its last line ended: written to a file or a pipe (not a terminal), its
+    final render stops without a newline, so `stopping…` or `error: …` would run on from it."""
+    try:
+        with Live(view, console=console, refresh_per_second=2, transient=transient) as live:
+            yield live
+    finally:
+        if not transient and not console.is_terminal:
+            console.line()
+
+
+@contextlib.contextmanager
+def interruptible() -> Iterator[dict[str, bool]]:
+    """SIGTERM (`finchsim down`) and Ctrl-C both raise KeyboardInterrupt in the main thread;
+    the yielded flag's "term" says SIGTERM was the cause. The previous handlers come back."""
+    flag = {"term": False}
+
+    def on_term(_sig: int, _frame: FrameType | None) -> None:
+        flag["term"] = True
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, on_term)
+    # Ctrl-C must tear down even when started with SIGINT ignored (a background job of a
+    # non-interactive shell inherits that, and Python then installs no handler of its own).
+    previous_int = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        yield flag
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+        signal.signal(signal.SIGINT, previous_int)
+
+
 def run_platform(
     platform: Platform,
     out: Console,
@@ -67,39 +101,28 @@ def run_platform(
     timeout: float = 300.0,
 ) -> int:
     """Up with a live view; then either hold until a signal or run `then(platform)`; down."""
-    stop = {"now": False}
-
-    def on_term(_sig: int, _frame: FrameType | None) -> None:
-        stop["now"] = True
-        raise KeyboardInterrupt
-
-    previous = signal.signal(signal.SIGTERM, on_term)
-    # Ctrl-C must tear down even when started with SIGINT ignored (a background job of a
-    # non-interactive shell inherits that, and Python then installs no handler of its own).
-    previous_int = signal.signal(signal.SIGINT, signal.default_int_handler)
     title = f"Finch on the {platform.name} platform"
     started = time.monotonic()
-    try:
-        with Live(Text("starting…"), console=err, refresh_per_second=2, transient=not hold) as live:
-            platform.up(timeout)
-            live.update(view(platform, events, title))
-            where = (
-                f"kubectl --kubeconfig {platform.kubeconfig()}"
-                if Capability.KUBECONFIG in platform.capabilities
-                else ""
-            )
-            out.print(f"ready in {time.monotonic() - started:.1f}s on {platform.name}. {where}")
-            if then is not None:
-                return then(platform)
-            while hold and not stop["now"]:
-                platform.poll()
+    with interruptible() as stop:
+        try:
+            with live_view(err, Text("starting…"), transient=not hold) as live:
+                platform.up(timeout)
                 live.update(view(platform, events, title))
-                time.sleep(REFRESH_SECONDS)
-        return 0
-    except KeyboardInterrupt:
-        err.print("stopping…")
-        return 130 if not stop["now"] else 0
-    finally:
-        platform.down()
-        signal.signal(signal.SIGTERM, previous)
-        signal.signal(signal.SIGINT, previous_int)
+                where = (
+                    f"kubectl --kubeconfig {platform.kubeconfig()}"
+                    if Capability.KUBECONFIG in platform.capabilities
+                    else ""
+                )
+                out.print(f"ready in {time.monotonic() - started:.1f}s on {platform.name}. {where}")
+                if then is not None:
+                    return then(platform)
+                while hold and not stop["term"]:
+                    platform.poll()
+                    live.update(view(platform, events, title))
+                    time.sleep(REFRESH_SECONDS)
+            return 0
+        except KeyboardInterrupt:
+            err.print("stopping…")
+            return 0 if stop["term"] else 130
+        finally:
+            platform.down()

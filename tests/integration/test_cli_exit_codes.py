@@ -22,7 +22,6 @@ import psutil
 import pytest
 
 from finchsim.platform.local.processes import REGISTRY_FILE
-from finchsim.project import INPUT_FOLDERS
 from tests.conftest import REPO, run_cli
 
 pytestmark = pytest.mark.integration
@@ -35,7 +34,7 @@ def scratch(tmp_path: Path) -> Path:
     """A project of its own whose input folders are the checkout's."""
     root = tmp_path / "project"
     root.mkdir()
-    for name in INPUT_FOLDERS:
+    for name in ("cluster", "loadtests", "analysis"):
         (root / name).symlink_to(REPO / name)
     return root
 
@@ -58,7 +57,8 @@ def test_up_while_another_topology_is_up_is_a_platform_error(scratch: Path) -> N
     assert done.returncode == 5, done.stderr
     errors = [line for line in done.stderr.splitlines() if line.startswith("error:")]
     assert errors == [
-        f"error: a topology is already up (pid {holder.pid}, run 20260101-000000-1): "
+        f"error: a topology is already up (pid {holder.pid}, run 20260101-000000-1, platform "
+        "local): "
         "run `finchsim down` first"
     ], done.stderr
     assert done.stderr.splitlines()[-1] == errors[0]

@@ -7,9 +7,10 @@ assertion is read back from these settings, never repeated in a test."""
 
 from __future__ import annotations
 
+import signal
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -76,3 +77,27 @@ def project_copy(project_copy: Project) -> Iterator[Project]:
         check=False,
         cwd=REPO,
     )
+
+
+@pytest.fixture
+def start_cli() -> Iterator[Callable[..., subprocess.Popen[str]]]:
+    """Start `finchsim <args>` in the background (text pipes); every process started is
+    interrupted if still running, reaped and its pipes closed at the end of the test."""
+    started: list[subprocess.Popen[str]] = []
+
+    def start(*args: str) -> subprocess.Popen[str]:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "finchsim.cli", *args],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            cwd=REPO,
+        )
+        started.append(proc)
+        return proc
+
+    yield start
+    for proc in started:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGINT)
+        proc.communicate(timeout=120)

@@ -10,9 +10,8 @@ from __future__ import annotations
 
 import signal
 import subprocess
-import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -21,7 +20,7 @@ from finchsim.platform.base import Platform
 from finchsim.platform.kubernetes.client import Clients
 from finchsim.platform.providers.context import OWNER, OWNER_LABEL
 from finchsim.project import Project
-from tests.conftest import REPO
+from tests.conftest import REPO, run_cli
 from tests.platform.conftest import bring_up
 
 pytestmark = pytest.mark.kwok
@@ -47,17 +46,6 @@ def cluster(project: Project, tmp_path_factory: pytest.TempPathFactory) -> Itera
         platform.down()
 
 
-def cli(*args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "finchsim.cli", *args],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        cwd=REPO,
-        check=False,
-    )
-
-
 def namespace_labels(api: Clients, name: str) -> dict[str, str] | None:
     found = [n for n in api.core.list_namespace().items if n.metadata.name == name]
     if not found or found[0].status.phase == "Terminating":
@@ -66,46 +54,32 @@ def namespace_labels(api: Clients, name: str) -> dict[str, str] | None:
 
 
 def test_up_creates_its_namespaces_and_down_deletes_only_those(
-    cluster: Platform, project_copy: Project, tmp_path: Path
+    cluster: Platform,
+    project_copy: Project,
+    tmp_path: Path,
+    start_cli: Callable[..., subprocess.Popen[str]],
 ) -> None:
     kubeconfig = str(cluster.kubeconfig())
     api = Clients.connect(cluster.kubeconfig(), tmp_path / "discovery.json")
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "finchsim.cli",
-            "--project",
-            str(project_copy.root),
-            "up",
-            "--platform",
-            "context",
-            "--kubeconfig",
-            kubeconfig,
-            "--overlay",
-            "staging",
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        cwd=REPO,
+    proc = start_cli(
+        "--project",
+        str(project_copy.root),
+        "up",
+        "--platform",
+        "context",
+        "--kubeconfig",
+        kubeconfig,
+        "--overlay",
+        "staging",
     )
-    try:
-        assert proc.stdout is not None
-        ready = next((line for line in proc.stdout if line.startswith("ready in")), None)
-        assert ready is not None, proc.communicate(timeout=60)
-        assert namespace_labels(api, "finch-staging") == {
-            **(namespace_labels(api, "finch-staging") or {}),
-            OWNER_LABEL: OWNER,
-        }
-        assert namespace_labels(api, "finch-monitoring") is not None
-        proc.send_signal(signal.SIGINT)
-        _out, err = proc.communicate(timeout=120)
-        assert proc.returncode == 130, err
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.communicate()
+    assert proc.stdout is not None
+    ready = next((line for line in proc.stdout if line.startswith("ready in")), None)
+    assert ready is not None, proc.communicate(timeout=60)
+    assert (namespace_labels(api, "finch-staging") or {}).get(OWNER_LABEL) == OWNER
+    assert namespace_labels(api, "finch-monitoring") is not None
+    proc.send_signal(signal.SIGINT)
+    _out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err
     cluster.wait_for(
         lambda: namespace_labels(api, "finch-staging") is None, 60, "finch-staging deleted"
     )
@@ -119,7 +93,7 @@ def test_a_namespace_finchsim_did_not_create_is_refused_unless_adopted(
     cluster: Platform, project_copy: Project
 ) -> None:
     kubeconfig = str(cluster.kubeconfig())
-    refused = cli(
+    refused = run_cli(
         "--project",
         str(project_copy.root),
         "up",
@@ -134,7 +108,7 @@ def test_a_namespace_finchsim_did_not_create_is_refused_unless_adopted(
         "it: refusing to touch it (pass --adopt to use it anyway; it is then never "
         "deleted)"
     ) in refused.stderr
-    bad = cli(
+    bad = run_cli(
         "--project",
         str(project_copy.root),
         "up",
@@ -144,3 +118,26 @@ def test_a_namespace_finchsim_did_not_create_is_refused_unless_adopted(
         str(REPO / "no-such-kubeconfig"),
     )
     assert bad.returncode == 5 and "no kubeconfig at" in bad.stderr, bad.stderr
+
+
+def test_an_adopted_namespace_is_used_and_never_deleted(
+    cluster: Platform, project_copy: Project, start_cli: Callable[..., subprocess.Popen[str]]
+) -> None:
+    proc = start_cli(
+        "--project",
+        str(project_copy.root),
+        "up",
+        "--platform",
+        "context",
+        "--kubeconfig",
+        str(cluster.kubeconfig()),
+        "--adopt",
+    )
+    assert proc.stdout is not None
+    ready = next((line for line in proc.stdout if line.startswith("ready in")), None)
+    assert ready is not None, proc.communicate(timeout=60)
+    proc.send_signal(signal.SIGINT)
+    _out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err
+    assert {c.name for c in cluster.components()} >= {"finch-backend", "finch-postgres"}
+    assert all(c.ready == c.desired for c in cluster.components())

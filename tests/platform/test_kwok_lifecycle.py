@@ -9,8 +9,7 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import psutil
@@ -19,38 +18,9 @@ import pytest
 from finchsim.platform.runstate import read_state
 from finchsim.platform.tools import find_tool
 from finchsim.project import Project
-from tests.conftest import REPO
+from tests.conftest import run_cli
 
 pytestmark = pytest.mark.kwok
-
-
-@pytest.fixture
-def start_up() -> Iterator[Callable[[Path], subprocess.Popen[str]]]:
-    """Start `finchsim up --platform kwok` on a project; always reaped, pipes closed."""
-    started: list[subprocess.Popen[str]] = []
-
-    def start(root: Path) -> subprocess.Popen[str]:
-        argv = [
-            sys.executable,
-            "-m",
-            "finchsim.cli",
-            "--project",
-            str(root),
-            "up",
-            "--platform",
-            "kwok",
-        ]
-        proc = subprocess.Popen(
-            argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO
-        )
-        started.append(proc)
-        return proc
-
-    yield start
-    for proc in started:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGINT)
-        proc.communicate(timeout=120)
 
 
 def wait_ready(proc: subprocess.Popen[str], project: Project) -> dict[str, int]:
@@ -81,19 +51,13 @@ def nothing_left(project: Project, pids: dict[str, int], run_dir: str) -> None:
 
 
 def test_kubectl_works_while_up_holds_and_ctrl_c_cleans_everything(
-    project_copy: Project, start_up: Callable[[Path], subprocess.Popen[str]]
+    project_copy: Project, start_cli: Callable[..., subprocess.Popen[str]]
 ) -> None:
-    proc = start_up(project_copy.root)
+    proc = start_cli("--project", str(project_copy.root), "up", "--platform", "kwok")
     pids = wait_ready(proc, project_copy)
     state = read_state(project_copy)
     assert state is not None
-    done = subprocess.run(
-        [sys.executable, "-m", "finchsim.cli", "--project", str(project_copy.root), "kubeconfig"],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    done = run_cli("--project", str(project_copy.root), "kubeconfig")
     assert done.returncode == 0 and done.stdout.strip() == state["kubeconfig"], done
     nodes = subprocess.run(
         [find_tool("kubectl"), "--kubeconfig", state["kubeconfig"], "get", "nodes", "-o", "name"],
@@ -103,22 +67,7 @@ def test_kubectl_works_while_up_holds_and_ctrl_c_cleans_everything(
         check=False,
     )
     assert nodes.returncode == 0 and "node/worker-0" in nodes.stdout.split(), nodes
-    second = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "finchsim.cli",
-            "--project",
-            str(project_copy.root),
-            "up",
-            "--platform",
-            "kwok",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    second = run_cli("--project", str(project_copy.root), "up", "--platform", "kwok")
     assert second.returncode == 5, second
     assert "a topology is already up" in second.stderr
     proc.send_signal(signal.SIGINT)
@@ -127,22 +76,16 @@ def test_kubectl_works_while_up_holds_and_ctrl_c_cleans_everything(
 
 
 def test_after_a_crash_down_stops_the_control_plane(
-    project_copy: Project, start_up: Callable[[Path], subprocess.Popen[str]]
+    project_copy: Project, start_cli: Callable[..., subprocess.Popen[str]]
 ) -> None:
-    proc = start_up(project_copy.root)
+    proc = start_cli("--project", str(project_copy.root), "up", "--platform", "kwok")
     pids = wait_ready(proc, project_copy)
     state = read_state(project_copy)
     assert state is not None
     os.kill(proc.pid, signal.SIGKILL)  # no chance to clean up
     proc.wait(timeout=30)
     assert all(psutil.pid_exists(p) for p in pids.values()), "the cluster outlives the crash"
-    done = subprocess.run(
-        [sys.executable, "-m", "finchsim.cli", "--project", str(project_copy.root), "down"],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    done = run_cli("--project", str(project_copy.root), "down")
     assert done.returncode == 0, done
     assert done.stdout.strip() == f"run {state['run_id']} (kwok) is down"
     nothing_left(project_copy, pids, state["run_dir"])

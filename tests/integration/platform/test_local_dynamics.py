@@ -23,10 +23,11 @@ from finchsim.platform.local.platform import LocalPlatform
 from finchsim.platform.local.settings import LocalPlatformSettings, Timings, load_settings
 from finchsim.platform.local.snapshot import WorkloadSnapshot
 from finchsim.project import Project
-from tests.integration.platform.support import NS, wait_for
+from tests.integration.platform.support import wait_for
 
 pytestmark = pytest.mark.integration
 
+NS = "finch-staging"  # the overlay these tests run
 SHORT = Timings(
     hpaSyncPeriod=3,
     hpaDownscaleStabilization=20,

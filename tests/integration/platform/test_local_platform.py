@@ -16,7 +16,8 @@ from typing import Any
 import psutil
 import pytest
 
-from finchsim.platform.local.platform import LocalPlatform, state_path
+from finchsim.platform.local.platform import LocalPlatform
+from finchsim.platform.runstate import state_path
 from finchsim.project import Project
 from tests.integration.platform.support import API, NS, WEB, get, wait_for
 

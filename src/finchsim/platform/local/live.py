@@ -5,19 +5,16 @@ keeps reconciling until Ctrl-C or SIGTERM from `finchsim down`, and always tears
 
 from __future__ import annotations
 
-import contextlib
-import signal
 import time
-from collections.abc import Callable, Iterator
-from types import FrameType
+from collections.abc import Callable
 
 from rich.console import Console, Group
-from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
 from finchsim.platform.local.platform import LocalPlatform
 from finchsim.project import Project
+from finchsim.running import interruptible, live_view
 
 
 def render_view(platform: LocalPlatform, events: list[str]) -> Group:
@@ -52,18 +49,6 @@ def render_view(platform: LocalPlatform, events: list[str]) -> Group:
     return Group(table, Text(hpas), Text(traffic), tail)
 
 
-@contextlib.contextmanager
-def _live(console: Console, view: Group, transient: bool) -> Iterator[Live]:
-    """rich's Live, with its last line ended: written to a file or a pipe (not a terminal), its
-    final render stops without a newline, so `stopping…` or `error: …` would run on from it."""
-    try:
-        with Live(view, console=console, refresh_per_second=2, transient=transient) as live:
-            yield live
-    finally:
-        if not transient and not console.is_terminal:
-            console.line()
-
-
 def run_up(
     project: Project,
     overlay: str,
@@ -76,37 +61,26 @@ def run_up(
     """Up with a live view; then either hold until a signal or run `then(platform)`; down."""
     events: list[str] = []
     platform = LocalPlatform(project, overlay, log=lambda msg: events.append(msg))
-    stop = {"now": False}
-
-    def on_term(_sig: int, _frame: FrameType | None) -> None:
-        stop["now"] = True
-        raise KeyboardInterrupt
-
-    previous = signal.signal(signal.SIGTERM, on_term)
-    # Ctrl-C must tear down even when started with SIGINT ignored (a background job of a
-    # non-interactive shell inherits that, and Python then installs no handler of its own).
-    previous_int = signal.signal(signal.SIGINT, signal.default_int_handler)
     started = time.monotonic()
-    try:
-        with _live(err, render_view(platform, events), transient=not hold) as live:
-            platform.up(on_tick=lambda: live.update(render_view(platform, events)))
-            live.update(render_view(platform, events))
-            out.print(
-                f"ready in {time.monotonic() - started:.1f}s — ingress "
-                f"{platform.ingress_url('')} (Host: api.finch.example.com), Prometheus "
-                f"{platform.prometheus_url()}"
-            )
-            if then is not None:
-                return then(platform)
-            while hold and not stop["now"]:
-                platform.step()
+    with interruptible() as stop:
+        try:
+            with live_view(err, render_view(platform, events), transient=not hold) as live:
+                platform.up(on_tick=lambda: live.update(render_view(platform, events)))
                 live.update(render_view(platform, events))
-                time.sleep(0.5)
-        return 0
-    except KeyboardInterrupt:
-        err.print("stopping…")
-        return 130 if not stop["now"] else 0
-    finally:
-        platform.down()
-        signal.signal(signal.SIGTERM, previous)
-        signal.signal(signal.SIGINT, previous_int)
+                out.print(
+                    f"ready in {time.monotonic() - started:.1f}s — ingress "
+                    f"{platform.ingress_url('')} (Host: api.finch.example.com), Prometheus "
+                    f"{platform.prometheus_url()}"
+                )
+                if then is not None:
+                    return then(platform)
+                while hold and not stop["term"]:
+                    platform.step()
+                    live.update(render_view(platform, events))
+                    time.sleep(0.5)
+            return 0
+        except KeyboardInterrupt:
+            err.print("stopping…")
+            return 0 if stop["term"] else 130
+        finally:
+            platform.down()

@@ -8,7 +8,6 @@ a crash left behind (recorded process groups, cgroups, the run directory)."""
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import shutil
 import signal
@@ -20,9 +19,8 @@ from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
-import psutil
-
 from finchsim.errors import CommandError, PlatformError
+from finchsim.platform import runstate
 from finchsim.platform.base import (
     Capability,
     ComponentState,
@@ -55,14 +53,6 @@ from finchsim.platform.manifests import render
 from finchsim.platform.ports import free_port
 from finchsim.platform.topology import build_topology
 from finchsim.project import Project
-
-STATE_DIR = ".finchsim"
-STATE_FILE = "current.json"
-
-
-def state_path(project: Project) -> Path:
-    return project.root / STATE_DIR / STATE_FILE
-
 
 # The pod's terminationGracePeriodSeconds default (core/v1 defaults.go).
 DEFAULT_GRACE_PERIOD = 30
@@ -300,22 +290,19 @@ class LocalPlatform(Platform):
         os.kill(self.ingress.pid, signal.SIGHUP)
 
     def _write_state(self) -> None:
-        path = state_path(self.project)
-        path.parent.mkdir(exist_ok=True)
-        path.write_text(
-            json.dumps(
-                {
-                    "pid": os.getpid(),
-                    "run_id": self.run_id,
-                    "run_dir": str(self.run_dir),
-                    "overlay": self.overlay,
-                    "ports": self.ports,
-                    "ingress": f"https://127.0.0.1:{self.ports.get('https', 0)}",
-                    "prometheus": f"http://127.0.0.1:{self.ports.get('prometheus', 0)}",
-                    "alertmanager": f"http://127.0.0.1:{self.ports.get('alertmanager', 0)}",
-                },
-                indent=1,
-            )
+        runstate.write_state(
+            self.project,
+            {
+                "pid": os.getpid(),
+                "run_id": self.run_id,
+                "run_dir": str(self.run_dir),
+                "platform": self.name,
+                "overlay": self.overlay,
+                "ports": self.ports,
+                "ingress": f"https://127.0.0.1:{self.ports.get('https', 0)}",
+                "prometheus": f"http://127.0.0.1:{self.ports.get('prometheus', 0)}",
+                "alertmanager": f"http://127.0.0.1:{self.ports.get('alertmanager', 0)}",
+            },
         )
 
     # -- queries -----------------------------------------------------------------------------
@@ -549,16 +536,11 @@ class LocalPlatform(Platform):
 
 
 def _refuse_second_run(project: Project) -> None:
-    path = state_path(project)
-    if not path.exists():
-        return
-    state = json.loads(path.read_text())
-    if psutil.pid_exists(state["pid"]) and state["pid"] != os.getpid():
-        raise PlatformError(
-            f"a topology is already up (pid {state['pid']}, run "
-            f"{state['run_id']}): run `finchsim down` first"
-        )
-    cleanup_run(project, Path(state["run_dir"]), state["run_id"])  # left by a crash
+    left = runstate.refuse_if_running(project)
+    if left is not None:  # left by a crash, of this platform or another
+        from finchsim.platform.registry import cleanup
+
+        cleanup(project, left)
 
 
 def cleanup_run(project: Project, run_dir: Path, run_id: str) -> None:
@@ -568,23 +550,4 @@ def cleanup_run(project: Project, run_dir: Path, run_id: str) -> None:
     with contextlib.suppress(Exception):
         cg.cleanup_run(run_id)
     shutil.rmtree(run_dir, ignore_errors=True)
-    path = state_path(project)
-    with contextlib.suppress(FileNotFoundError, json.JSONDecodeError):
-        if json.loads(path.read_text()).get("run_id") == run_id:
-            path.unlink()
-
-
-def down_from_anywhere(project: Project, timeout: float = 60.0) -> str:
-    """`finchsim down`: stop the running `up` (SIGTERM: it tears down itself), then clean up
-    whatever is left. Returns what was done, for the user."""
-    path = state_path(project)
-    if not path.exists():
-        return "nothing is up"
-    state = json.loads(path.read_text())
-    pid = state["pid"]
-    if psutil.pid_exists(pid) and pid != os.getpid():
-        os.kill(pid, signal.SIGTERM)
-        with contextlib.suppress(psutil.NoSuchProcess, psutil.TimeoutExpired):
-            psutil.Process(pid).wait(timeout)
-    cleanup_run(project, Path(state["run_dir"]), state["run_id"])
-    return f"run {state['run_id']} is down"
+    runstate.clear_state(project, run_id)

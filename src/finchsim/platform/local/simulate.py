@@ -12,6 +12,7 @@ from pathlib import Path
 
 from rich.console import Console
 
+from finchsim.durations import parse_duration
 from finchsim.load.locust_run import LocustRun
 from finchsim.platform.local.autoscaler import DECISIONS_FILE
 from finchsim.platform.local.live import render_view, run_up
@@ -23,6 +24,35 @@ DATA_SIZE = "20MB"  # enough rows for real queries; seeds in about a second
 PROFILE = "simulate"
 
 
+def seed(platform: LocalPlatform, out: Console) -> None:
+    """Synthetic Finch data, deterministic (seed 42), through the backend's own command."""
+    out.print(f"seeding {DATA_SIZE} of synthetic Finch data…")
+    platform.exec_in(
+        "finch-backend",
+        ["python", "manage.py", "generate_data", "--size", DATA_SIZE, "--seed", "42"],
+    )
+
+
+def calibrate(project: Project, overlay: str, out: Console, err: Console, profile: str) -> int:
+    """`finchsim calibrate`: up, seed, measure the load model (`finchsim.calibrate`), down."""
+    from finchsim.calibrate import measure, write_model
+
+    check_run_inputs(project, overlay, profile=profile)
+    profile_path = project.loadtests / "profiles" / f"{profile}.yaml"
+
+    def drive(platform: LocalPlatform) -> int:
+        seed(platform, out)
+        load_dir = platform.run_dir / "calibrate"
+        load_dir.mkdir()
+        scrape = parse_duration(platform.settings.timings.scrapeInterval)
+        model = measure(platform, profile_path, load_dir, {}, out.print, scrape)
+        path = write_model(project.root, model, platform.run_id, overlay, profile)
+        out.print(f"wrote {project.rel(path)}")
+        return 0
+
+    return run_up(project, overlay, out, err, hold=False, then=drive)
+
+
 def simulate(
     project: Project, overlay: str, out: Console, err: Console, profile: str = PROFILE
 ) -> int:
@@ -31,11 +61,7 @@ def simulate(
     profile_path = project.loadtests / "profiles" / f"{profile}.yaml"
 
     def drive(platform: LocalPlatform) -> int:
-        out.print(f"seeding {DATA_SIZE} of synthetic Finch data…")
-        platform.exec_in(
-            "finch-backend",
-            ["python", "manage.py", "generate_data", "--size", DATA_SIZE, "--seed", "42"],
-        )
+        seed(platform, out)
         load_dir = platform.run_dir / "load"
         load_dir.mkdir()
         replicas: list[tuple[float, dict[str, int]]] = []
