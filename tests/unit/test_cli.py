@@ -129,3 +129,27 @@ def test_outside_any_checkout_the_installed_one_is_used_and_said(
         f"from: {REPO}"
     ]
     assert done.stdout.splitlines() == ["secrets: all present, nothing generated"]
+
+
+def test_kubeconfig_with_nothing_up_is_a_platform_error(project_copy: Project) -> None:
+    done = run_cli("--project", str(project_copy.root), "kubeconfig")
+    assert done.returncode == 5, done.stderr
+    assert done.stderr.splitlines() == [
+        "error: nothing is up: start it with `finchsim up --platform kwok`"
+    ]
+
+
+def test_what_if_options_need_the_kwok_platform(project_copy: Project) -> None:
+    done = run_cli("--project", str(project_copy.root), "simulate", "--nodes", "100")
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.splitlines() == [
+        "--nodes/--traffic: what-ifs need --platform kwok; the local platform's nodes come "
+        "from cluster/local/platform.yaml and its traffic from the load profile",
+        "invalid input: 1 problem(s)",
+    ]
+
+
+def test_an_unknown_platform_is_a_usage_error() -> None:
+    done = run_cli("up", "--platform", "kind")
+    assert done.returncode == 2
+    assert "invalid choice: 'kind' (choose from 'local', 'kwok', 'context')" in done.stderr
