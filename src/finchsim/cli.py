@@ -208,10 +208,10 @@ COMMANDS: dict[str, tuple[Callable[[argparse.Namespace], int], str]] = {
     ),
 }
 # local: start times and memory; kwok-up: time to rolled out; fidelity: HPA model vs real HPA;
-# whatif: 100 nodes at 10x traffic.
-BENCH_PARTS = ("local", "kwok-up", "fidelity", "whatif")
+# scale: 100 nodes + 1000 pods; whatif: 100 nodes at 10x traffic.
+BENCH_PARTS = ("local", "kwok-up", "scale", "fidelity", "whatif")
 WITH_OVERLAY = ("simulate", "up", "bench", "calibrate")
-WITH_PLATFORM = ("simulate", "up", "bench")
+WITH_PLATFORM = ("simulate", "up")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,8 +1,8 @@
 """Does the pure HPA model (`finchsim.models.hpa`) decide what the real HPA decides?
 
 Five CPU traces run at once on a kwok cluster, each on its own Deployment and HPA (min 2, max
-10, 60 % of a 500m request): ramp, plateau, drop, spike, and one where two pods turn unready
-for a minute. A trace gives the total CPU demand over time, spread over the ready pods and
+10, 60 % of a 500m request): ramp (2 → 10), plateau, drop, spike, and one where two pods turn
+unready for a minute. A trace gives the total CPU demand over time, spread over the ready pods and
 written as their KWOK usage; the real kube-controller-manager (default 15 s sync) reads it
 through metrics-server (15 s resolution) and scales.
 
@@ -47,7 +47,8 @@ class Trace:
 
 
 def _ramp(t: float) -> float:
-    return 400 + min(t, 240) / 240 * 2200
+    """400m to 3400m over 4 minutes: past what 10 pods hold at the target, so 2 -> 10."""
+    return 400 + min(t, 240) / 240 * 3000
 
 
 TRACES = (

@@ -5,7 +5,8 @@
    the control-plane processes).
 2. fidelity: the pure HPA model against the real HPA on the same CPU traces
    (`benchmarks.hpa_fidelity`): sync periods where their replica counts agree, per trace.
-3. what-if: 100 nodes at 10x the `simulate` profile's traffic (`finchsim.whatif`), wall time.
+3. scale: 100 simulated nodes and a 1000-replica Deployment, time to available.
+4. what-if: 100 nodes at 10x the `simulate` profile's traffic (`finchsim.whatif`), wall time.
 Each is printed and kept in `runs/bench-kwok-<time>.json`."""
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from pathlib import Path
 
 import psutil
 import yaml
+from kubernetes import client, config
 from rich.console import Console
 
 from finchsim.benchmarks.hpa_fidelity import Fidelity
@@ -35,6 +37,8 @@ class KwokBench:
     fidelity: dict[str, tuple[int, int]] = field(default_factory=dict)
     fidelity_periods: dict[str, list[tuple[float, int, int]]] = field(default_factory=dict)
     whatif_wall_seconds: float = 0.0
+    scale_nodes_seconds: float = 0.0
+    scale_pods_seconds: float = 0.0
 
     @property
     def agreement(self) -> float:
@@ -83,6 +87,66 @@ def measure_up(project: Project, result: KwokBench, say: Callable[[str], None]) 
         platform.down()
 
 
+SCALE_NODES, SCALE_PODS = 100, 1000
+
+
+def measure_scale(project: Project, result: KwokBench, say: Callable[[str], None]) -> None:
+    """100 simulated nodes registered and a 1000-replica Deployment available, timed."""
+    doc = yaml.safe_load((project.root / KWOK_SETTINGS).read_text())
+    doc["nodePools"][0]["count"] = SCALE_NODES
+    with tempfile.TemporaryDirectory(prefix="finchsim-bench-") as tmp:
+        settings = Path(tmp) / "kwok-cluster.yaml"
+        settings.write_text(yaml.safe_dump(doc))
+        platform = create("kwok", PlatformOptions(project, "production", settings=settings))
+        try:
+            started = time.monotonic()
+            platform.up()
+            result.scale_nodes_seconds = time.monotonic() - started
+            api = client.AppsV1Api(config.new_client_from_config(str(platform.kubeconfig())))
+            deployment = {
+                "apiVersion": "apps/v1",
+                "kind": "Deployment",
+                "metadata": {"name": "scale", "namespace": "default"},
+                "spec": {
+                    "replicas": SCALE_PODS,
+                    "selector": {"matchLabels": {"app": "scale"}},
+                    "template": {
+                        "metadata": {"labels": {"app": "scale"}},
+                        "spec": {
+                            "containers": [
+                                {
+                                    "name": "app",
+                                    "image": "registry.k8s.io/pause:3.10",
+                                    "resources": {"requests": {"cpu": "10m"}},
+                                }
+                            ]
+                        },
+                    },
+                },
+            }
+            started = time.monotonic()
+            api.create_namespaced_deployment("default", deployment)
+            platform.wait_for(
+                lambda: (
+                    (
+                        api.read_namespaced_deployment("scale", "default").status.available_replicas
+                        or 0
+                    )
+                    >= SCALE_PODS
+                ),
+                600,
+                f"{SCALE_PODS} pods available",
+            )
+            result.scale_pods_seconds = time.monotonic() - started
+            api.api_client.close()
+        finally:
+            platform.down()
+    say(
+        f"{SCALE_NODES} nodes: topology up in {result.scale_nodes_seconds:.0f}s; a "
+        f"{SCALE_PODS}-replica Deployment available {result.scale_pods_seconds:.0f}s later"
+    )
+
+
 def measure_fidelity(project: Project, result: KwokBench, say: Callable[[str], None]) -> None:
     """Default controller timings; a pool big enough for five HPAs at their maximum."""
     doc = yaml.safe_load((project.root / KWOK_SETTINGS).read_text())
@@ -122,6 +186,8 @@ def run_kwok_bench(project: Project, parts: list[str], out: Console, err: Consol
     result = KwokBench()
     if "kwok-up" in parts:
         measure_up(project, result, out.print)
+    if "scale" in parts:
+        measure_scale(project, result, out.print)
     if "fidelity" in parts:
         measure_fidelity(project, result, out.print)
     if "whatif" in parts:
