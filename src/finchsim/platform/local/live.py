@@ -76,21 +76,30 @@ def run_up(
     """Up with a live view; then either hold until a signal or run `then(platform)`; down."""
     events: list[str] = []
     platform = LocalPlatform(project, overlay, log=lambda msg: events.append(msg))
-    stop = {"now": False}
+    stop: dict[str, int] = {}
 
-    def on_term(_sig: int, _frame: FrameType | None) -> None:
-        stop["now"] = True
+    def on_signal(sig: int, _frame: FrameType | None) -> None:
+        stop["signal"] = sig
         raise KeyboardInterrupt
 
-    previous = signal.signal(signal.SIGTERM, on_term)
     # Ctrl-C must tear down even when started with SIGINT ignored (a background job of a
     # non-interactive shell inherits that, and Python then installs no handler of its own).
-    previous_int = signal.signal(signal.SIGINT, signal.default_int_handler)
+    previous = signal.signal(signal.SIGTERM, on_signal)
+    previous_int = signal.signal(signal.SIGINT, on_signal)
     started = time.monotonic()
     try:
         with _live(err, render_view(platform, events), transient=not hold) as live:
-            platform.up(on_tick=lambda: live.update(render_view(platform, events)))
-            live.update(render_view(platform, events))
+
+            def tick() -> None:
+                # The handler's KeyboardInterrupt is lost when it lands in a callback whose
+                # exceptions Python ignores (logging's at-fork hook, run in this process each
+                # time a pod's process is forked): the signal it recorded stops the run here.
+                if stop:
+                    raise KeyboardInterrupt
+                live.update(render_view(platform, events))
+
+            platform.up(on_tick=tick)
+            tick()
             out.print(
                 f"ready in {time.monotonic() - started:.1f}s — ingress "
                 f"{platform.ingress_url('')} (Host: api.finch.example.com), Prometheus "
@@ -98,14 +107,15 @@ def run_up(
             )
             if then is not None:
                 return then(platform)
-            while hold and not stop["now"]:
+            while hold:
                 platform.step()
-                live.update(render_view(platform, events))
+                tick()
                 time.sleep(0.5)
         return 0
     except KeyboardInterrupt:
         err.print("stopping…")
-        return 130 if not stop["now"] else 0
+        # SIGTERM is `finchsim down` asking: a requested stop, not a failure.
+        return 0 if stop.get("signal") == signal.SIGTERM else 130
     finally:
         platform.down()
         signal.signal(signal.SIGTERM, previous)
