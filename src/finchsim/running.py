@@ -69,22 +69,41 @@ def live_view(console: Console, view: RenderableType, transient: bool) -> Iterat
             console.line()
 
 
-@contextlib.contextmanager
-def interruptible() -> Iterator[dict[str, bool]]:
-    """SIGTERM (`finchsim down`) and Ctrl-C both raise KeyboardInterrupt in the main thread;
-    the yielded flag's "term" says SIGTERM was the cause. The previous handlers come back."""
-    flag = {"term": False}
+class Stop:
+    """The signal that asked a run to stop (SIGINT or SIGTERM), if one did."""
 
-    def on_term(_sig: int, _frame: FrameType | None) -> None:
-        flag["term"] = True
+    def __init__(self) -> None:
+        self.signal: int | None = None
+
+    @property
+    def term(self) -> bool:
+        """SIGTERM: `finchsim down` asking, a requested stop rather than a failure."""
+        return self.signal == signal.SIGTERM
+
+    def check(self) -> None:
+        """Raise KeyboardInterrupt if a signal came. The handler raises it too, but Python
+        drops an exception raised in a callback whose errors it ignores (logging's at-fork
+        hook, run each time a process is forked), so loops call this as well."""
+        if self.signal is not None:
+            raise KeyboardInterrupt
+
+
+@contextlib.contextmanager
+def interruptible() -> Iterator[Stop]:
+    """SIGTERM and Ctrl-C both raise KeyboardInterrupt in the main thread and are recorded in
+    the yielded Stop. The previous handlers come back afterwards."""
+    stop = Stop()
+
+    def on_signal(sig: int, _frame: FrameType | None) -> None:
+        stop.signal = sig
         raise KeyboardInterrupt
 
-    previous = signal.signal(signal.SIGTERM, on_term)
     # Ctrl-C must tear down even when started with SIGINT ignored (a background job of a
     # non-interactive shell inherits that, and Python then installs no handler of its own).
-    previous_int = signal.signal(signal.SIGINT, signal.default_int_handler)
+    previous = signal.signal(signal.SIGTERM, on_signal)
+    previous_int = signal.signal(signal.SIGINT, on_signal)
     try:
-        yield flag
+        yield stop
     finally:
         signal.signal(signal.SIGTERM, previous)
         signal.signal(signal.SIGINT, previous_int)
@@ -107,6 +126,7 @@ def run_platform(
         try:
             with live_view(err, Text("starting…"), transient=not hold) as live:
                 platform.up(timeout)
+                stop.check()
                 live.update(view(platform, events, title))
                 where = (
                     f"kubectl --kubeconfig {platform.kubeconfig()}"
@@ -116,13 +136,14 @@ def run_platform(
                 out.print(f"ready in {time.monotonic() - started:.1f}s on {platform.name}. {where}")
                 if then is not None:
                     return then(platform)
-                while hold and not stop["term"]:
+                while hold:
                     platform.poll()
+                    stop.check()
                     live.update(view(platform, events, title))
                     time.sleep(REFRESH_SECONDS)
             return 0
         except KeyboardInterrupt:
             err.print("stopping…")
-            return 0 if stop["term"] else 130
+            return 0 if stop.term else 130
         finally:
             platform.down()

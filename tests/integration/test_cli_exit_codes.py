@@ -21,7 +21,9 @@ from typing import Any
 import psutil
 import pytest
 
+from finchsim.platform.local.platform import cleanup_run
 from finchsim.platform.local.processes import REGISTRY_FILE
+from finchsim.project import Project
 from tests.conftest import REPO, run_cli
 
 pytestmark = pytest.mark.integration
@@ -111,8 +113,8 @@ def _recorded(run_dir: Path) -> list[str]:
 @pytest.fixture
 def up_started(scratch: Path, tmp_path: Path) -> Iterator[Started]:
     """`finchsim up` (staging) in its own session, as a shell starts a foreground job, waited
-    on until PostgreSQL (as its own OS user) and Redis run; killed (and `down` run) if a test
-    leaves it running."""
+    on until PostgreSQL (as its own OS user) and Redis run; afterwards killed if still running,
+    and its run cleaned up as `finchsim down` would."""
     out, err = tmp_path / "stdout", tmp_path / "stderr"
     with out.open("wb") as stdout, err.open("wb") as stderr:
         cli = subprocess.Popen(
@@ -146,7 +148,8 @@ def up_started(scratch: Path, tmp_path: Path) -> Iterator[Started]:
         if cli.poll() is None:
             os.killpg(cli.pid, signal.SIGKILL)
             cli.wait()
-            run_cli("--project", str(scratch), "down")
+        if started.run_id:  # whatever a failing test found left behind goes too
+            cleanup_run(Project(scratch), started.run_dir, started.run_id)
 
 
 def _left_behind(run: Started) -> list[str]:

@@ -65,8 +65,13 @@ def run_up(
     with interruptible() as stop:
         try:
             with live_view(err, render_view(platform, events), transient=not hold) as live:
-                platform.up(on_tick=lambda: live.update(render_view(platform, events)))
-                live.update(render_view(platform, events))
+
+                def tick() -> None:
+                    stop.check()
+                    live.update(render_view(platform, events))
+
+                platform.up(on_tick=tick)
+                tick()
                 out.print(
                     f"ready in {time.monotonic() - started:.1f}s — ingress "
                     f"{platform.ingress_url('')} (Host: api.finch.example.com), Prometheus "
@@ -74,13 +79,13 @@ def run_up(
                 )
                 if then is not None:
                     return then(platform)
-                while hold and not stop["term"]:
+                while hold:
                     platform.step()
-                    live.update(render_view(platform, events))
+                    tick()
                     time.sleep(0.5)
             return 0
         except KeyboardInterrupt:
             err.print("stopping…")
-            return 0 if stop["term"] else 130
+            return 0 if stop.term else 130
         finally:
             platform.down()
