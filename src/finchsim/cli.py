@@ -140,6 +140,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
 def _simulate_cluster(args: argparse.Namespace) -> int:
     from finchsim.whatif import run_whatif
 
+    check_run_inputs(_project(args), args.overlay, profile=args.profile, platform=args.platform)
     events: list[str] = []
     code, _result = run_whatif(
         _platform_options(args, events),

@@ -153,3 +153,14 @@ def test_an_unknown_platform_is_a_usage_error() -> None:
     done = run_cli("up", "--platform", "kind")
     assert done.returncode == 2
     assert "invalid choice: 'kind' (choose from 'local', 'kwok', 'context')" in done.stderr
+
+
+def test_a_kwok_what_if_checks_its_inputs_before_starting(project_copy: Project) -> None:
+    done = run_cli(
+        "--project", str(project_copy.root), "simulate", "--platform", "kwok", "--profile", "nope"
+    )
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.splitlines()[0].startswith(
+        "loadtests/profiles/nope.yaml: no such load profile; have: baseline, hpa-cpu, "
+    )
+    assert not (project_copy.root / ".finchsim").exists()

@@ -26,6 +26,7 @@ from rich.console import Console
 from finchsim.benchmarks.hpa_fidelity import Fidelity
 from finchsim.platform.registry import KWOK_SETTINGS, PlatformOptions, create
 from finchsim.project import Project
+from finchsim.validate import check_run_inputs
 
 FIDELITY_BAR = 0.95
 
@@ -183,6 +184,7 @@ def run_kwok_bench(project: Project, parts: list[str], out: Console, err: Consol
     """The selected kwok parts (`kwok-up`, `fidelity`, `whatif`), printed and kept."""
     from finchsim.whatif import run_whatif
 
+    check_run_inputs(project, "production", profile="simulate", platform="kwok")
     result = KwokBench()
     if "kwok-up" in parts:
         measure_up(project, result, out.print)

@@ -68,10 +68,13 @@ def write_usage(
     patched = 0
     for ns in namespaces:
         pods = clients.core.list_namespaced_pod(ns).items
-        live = [p for p in pods if p.spec.node_name and p.status.phase == "Running"]
-        for (pod_ns, name), wanted in desired_annotations(model, live, offered_rps).items():
-            pod = next(p for p in live if p.metadata.name == name)
-            current = pod.metadata.annotations or {}
+        live = {
+            p.metadata.name: p for p in pods if p.spec.node_name and p.status.phase == "Running"
+        }
+        for (pod_ns, name), wanted in desired_annotations(
+            model, live.values(), offered_rps
+        ).items():
+            current = live[name].metadata.annotations or {}
             stale = {
                 k: v
                 for k, v in wanted.items()
