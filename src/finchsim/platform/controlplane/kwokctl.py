@@ -107,15 +107,21 @@ def usage_config() -> dict[str, Any]:
     }
 
 
+def _args(values: Mapping[str, str]) -> list[dict[str, Any]]:
+    """kwokctl `extraArgs`; `override` replaces a flag kwokctl already sets (else appended)."""
+    return [{"key": k, "value": v, "override": k in OVERRIDDEN} for k, v in values.items()]
+
+
+# Flags kwokctl itself passes, so ours must replace its value rather than be appended.
+OVERRIDDEN = ("manage-all-nodes", "metric-resolution")
+
+
 def kwokctl_config(
-    binaries: Mapping[str, Path],
-    timings: ControlPlaneTimings,
-    *,
-    metrics_server: bool = True,
-    controllers: bool = True,
-    extra_apiserver_args: Mapping[str, str] | None = None,
+    binaries: Mapping[str, Path], timings: ControlPlaneTimings, *, controllers: bool = True
 ) -> list[dict[str, Any]]:
-    """The documents of a kwokctl `--config` file for a binary-runtime cluster on 127.0.0.1."""
+    """The documents of a kwokctl `--config` file for a binary-runtime cluster on 127.0.0.1:
+    the whole control plane with metrics-server and the load model's usage, or (controllers
+    False) etcd and kube-apiserver alone, for checking objects."""
     options: dict[str, Any] = {
         "runtime": "binary",
         "bindAddress": "127.0.0.1",
@@ -138,81 +144,46 @@ def kwokctl_config(
             timings.node_monitor_period * 1000
         ),
     }
-    disable = (
-        [] if controllers else ["kube-controller-manager", "kube-scheduler", "kwok-controller"]
-    )
-    if metrics_server and controllers:
+    if controllers:
         options["metricsServerBinary"] = str(binaries["metrics-server"])
         options["enable"] = ["metrics-server"]
-    if disable:
-        options["disable"] = disable
-    patches: list[dict[str, Any]] = [
-        {
-            "name": "kube-controller-manager",
-            "extraArgs": [
-                {"key": "horizontal-pod-autoscaler-sync-period", "value": _seconds(t)}
-                for t in (timings.hpa_sync_period,)
-            ]
-            + [
-                {
-                    "key": "horizontal-pod-autoscaler-downscale-stabilization",
-                    "value": _seconds(timings.hpa_downscale_stabilization),
-                },
-                {
-                    "key": "horizontal-pod-autoscaler-cpu-initialization-period",
-                    "value": _seconds(timings.hpa_cpu_initialization_period),
-                },
-                {
-                    "key": "horizontal-pod-autoscaler-initial-readiness-delay",
-                    "value": _seconds(timings.hpa_initial_readiness_delay),
-                },
-                {
-                    "key": "horizontal-pod-autoscaler-tolerance",
-                    "value": f"{timings.hpa_tolerance:g}",
-                },
-            ],
+    else:
+        options["disable"] = ["kube-controller-manager", "kube-scheduler", "kwok-controller"]
+    flags = {
+        "kube-controller-manager": {
+            "horizontal-pod-autoscaler-sync-period": _seconds(timings.hpa_sync_period),
+            "horizontal-pod-autoscaler-downscale-stabilization": _seconds(
+                timings.hpa_downscale_stabilization
+            ),
+            "horizontal-pod-autoscaler-cpu-initialization-period": _seconds(
+                timings.hpa_cpu_initialization_period
+            ),
+            "horizontal-pod-autoscaler-initial-readiness-delay": _seconds(
+                timings.hpa_initial_readiness_delay
+            ),
+            "horizontal-pod-autoscaler-tolerance": f"{timings.hpa_tolerance:g}",
         },
-        {
-            "name": "kwok-controller",
-            "extraArgs": [
-                {"key": "manage-all-nodes", "value": "false", "override": True},
-                {
-                    "key": "manage-nodes-with-label-selector",
-                    "value": f"{MANAGED_LABEL}={MANAGED_UP}",
-                },
-            ],
+        "kwok-controller": {
+            "manage-all-nodes": "false",
+            "manage-nodes-with-label-selector": f"{MANAGED_LABEL}={MANAGED_UP}",
         },
-        {
-            "name": "metrics-server",
-            "extraArgs": [
-                {
-                    "key": "metric-resolution",
-                    "value": _seconds(timings.metrics_resolution),
-                    "override": True,
-                }
-            ],
+        "metrics-server": {"metric-resolution": _seconds(timings.metrics_resolution)},
+        "kube-apiserver": {
+            "default-not-ready-toleration-seconds": str(timings.not_ready_toleration),
+            "default-unreachable-toleration-seconds": str(timings.unreachable_toleration),
         },
-    ]
-    apiserver_args = {
-        "default-not-ready-toleration-seconds": str(timings.not_ready_toleration),
-        "default-unreachable-toleration-seconds": str(timings.unreachable_toleration),
-        **(extra_apiserver_args or {}),
     }
-    patches.append(
-        {
-            "name": "kube-apiserver",
-            "extraArgs": [{"key": k, "value": v} for k, v in apiserver_args.items()],
-        }
-    )
     docs: list[dict[str, Any]] = [
         {
             "apiVersion": KWOKCTL_API,
             "kind": "KwokctlConfiguration",
             "options": options,
-            "componentsPatches": patches,
+            "componentsPatches": [
+                {"name": name, "extraArgs": _args(values)} for name, values in flags.items()
+            ],
         }
     ]
-    if metrics_server and controllers:
+    if controllers:
         docs.append(usage_config())
     return docs
 
