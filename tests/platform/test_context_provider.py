@@ -53,6 +53,23 @@ def namespace_labels(api: Clients, name: str) -> dict[str, str] | None:
     return dict(found[0].metadata.labels or {})
 
 
+def up_then_interrupt(
+    start_cli: Callable[..., subprocess.Popen[str]],
+    project: Project,
+    *args: str,
+    while_up: Callable[[], None] = lambda: None,
+) -> None:
+    """`finchsim up --platform context ARGS` until ready, `while_up()`, Ctrl-C: exit 130."""
+    proc = start_cli("--project", str(project.root), "up", "--platform", "context", *args)
+    assert proc.stdout is not None
+    ready = next((line for line in proc.stdout if line.startswith("ready in")), None)
+    assert ready is not None, proc.communicate(timeout=60)
+    while_up()
+    proc.send_signal(signal.SIGINT)
+    _out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err
+
+
 def test_up_creates_its_namespaces_and_down_deletes_only_those(
     cluster: Platform,
     project_copy: Project,
@@ -61,25 +78,20 @@ def test_up_creates_its_namespaces_and_down_deletes_only_those(
 ) -> None:
     kubeconfig = str(cluster.kubeconfig())
     api = Clients.connect(cluster.kubeconfig(), tmp_path / "discovery.json")
-    proc = start_cli(
-        "--project",
-        str(project_copy.root),
-        "up",
-        "--platform",
-        "context",
+
+    def labelled() -> None:
+        assert (namespace_labels(api, "finch-staging") or {}).get(OWNER_LABEL) == OWNER
+        assert namespace_labels(api, "finch-monitoring") is not None
+
+    up_then_interrupt(
+        start_cli,
+        project_copy,
         "--kubeconfig",
         kubeconfig,
         "--overlay",
         "staging",
+        while_up=labelled,
     )
-    assert proc.stdout is not None
-    ready = next((line for line in proc.stdout if line.startswith("ready in")), None)
-    assert ready is not None, proc.communicate(timeout=60)
-    assert (namespace_labels(api, "finch-staging") or {}).get(OWNER_LABEL) == OWNER
-    assert namespace_labels(api, "finch-monitoring") is not None
-    proc.send_signal(signal.SIGINT)
-    _out, err = proc.communicate(timeout=120)
-    assert proc.returncode == 130, err
     cluster.wait_for(
         lambda: namespace_labels(api, "finch-staging") is None, 60, "finch-staging deleted"
     )
@@ -123,21 +135,6 @@ def test_a_namespace_finchsim_did_not_create_is_refused_unless_adopted(
 def test_an_adopted_namespace_is_used_and_never_deleted(
     cluster: Platform, project_copy: Project, start_cli: Callable[..., subprocess.Popen[str]]
 ) -> None:
-    proc = start_cli(
-        "--project",
-        str(project_copy.root),
-        "up",
-        "--platform",
-        "context",
-        "--kubeconfig",
-        str(cluster.kubeconfig()),
-        "--adopt",
-    )
-    assert proc.stdout is not None
-    ready = next((line for line in proc.stdout if line.startswith("ready in")), None)
-    assert ready is not None, proc.communicate(timeout=60)
-    proc.send_signal(signal.SIGINT)
-    _out, err = proc.communicate(timeout=120)
-    assert proc.returncode == 130, err
+    up_then_interrupt(start_cli, project_copy, "--kubeconfig", str(cluster.kubeconfig()), "--adopt")
     assert {c.name for c in cluster.components()} >= {"finch-backend", "finch-postgres"}
     assert all(c.ready == c.desired for c in cluster.components())

@@ -140,12 +140,10 @@ class KubernetesPlatform(Platform):
         api = self._api()
         found = []
         for ns in self.namespaces:
-            found += [
-                states.deployment_state(d) for d in api.apps.list_namespaced_deployment(ns).items
-            ]
-            found += [
-                states.statefulset_state(s) for s in api.apps.list_namespaced_stateful_set(ns).items
-            ]
+            deployments = api.apps.list_namespaced_deployment(ns).items
+            statefulsets = api.apps.list_namespaced_stateful_set(ns).items
+            found += [states.workload_state("Deployment", d) for d in deployments]
+            found += [states.workload_state("StatefulSet", s) for s in statefulsets]
         return found
 
     def pods(self) -> list[PodState]:

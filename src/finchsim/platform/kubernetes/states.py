@@ -106,26 +106,14 @@ def node_state(node: V1Node) -> NodeState:
     )
 
 
-def deployment_state(d: V1Deployment) -> ComponentState:
-    s = d.status
+def workload_state(kind: str, obj: V1Deployment | V1StatefulSet) -> ComponentState:
+    """A Deployment's or StatefulSet's replicas (spec.replicas defaults to 1)."""
+    s = obj.status
     return ComponentState(
-        "Deployment",
-        d.metadata.namespace,
-        d.metadata.name,
-        d.spec.replicas if d.spec.replicas is not None else 1,
-        s.ready_replicas or 0,
-        s.available_replicas or 0,
-        s.updated_replicas or 0,
-    )
-
-
-def statefulset_state(st: V1StatefulSet) -> ComponentState:
-    s = st.status
-    return ComponentState(
-        "StatefulSet",
-        st.metadata.namespace,
-        st.metadata.name,
-        st.spec.replicas if st.spec.replicas is not None else 1,
+        kind,
+        obj.metadata.namespace,
+        obj.metadata.name,
+        obj.spec.replicas if obj.spec.replicas is not None else 1,
         s.ready_replicas or 0,
         s.available_replicas or 0,
         s.updated_replicas or 0,
