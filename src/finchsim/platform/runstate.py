@@ -43,6 +43,23 @@ def write_state(project: Project, state: dict[str, Any]) -> None:
     tmp.replace(path)
 
 
+def record_run(
+    project: Project, run_id: str, run_dir: Path, platform: str, overlay: str, **extra: Any
+) -> None:
+    """Record the run this process holds: what every platform records, plus its `extra`."""
+    write_state(
+        project,
+        {
+            "pid": os.getpid(),
+            "run_id": run_id,
+            "run_dir": str(run_dir),
+            "platform": platform,
+            "overlay": overlay,
+            **extra,
+        },
+    )
+
+
 def clear_state(project: Project, run_id: str) -> None:
     """Forget the record, if it is still the one of `run_id`."""
     state = read_state(project)

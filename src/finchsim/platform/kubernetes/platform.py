@@ -73,17 +73,14 @@ class KubernetesPlatform(Platform):
     # -- lifecycle -------------------------------------------------------------------------
 
     def _record(self) -> None:
-        runstate.write_state(
+        runstate.record_run(
             self.project,
-            {
-                "pid": os.getpid(),
-                "run_id": self.run_id,
-                "run_dir": str(self.run_dir),
-                "platform": self.name,
-                "overlay": self.overlay,
-                "kubeconfig": str(self._kubeconfig) if self._kubeconfig else None,
-                "provider": self.provider.state() if self._kubeconfig else None,
-            },
+            self.run_id,
+            self.run_dir,
+            self.name,
+            self.overlay,
+            kubeconfig=str(self._kubeconfig) if self._kubeconfig else None,
+            provider=self.provider.state() if self._kubeconfig else None,
         )
 
     def up(self, timeout: float = 300.0) -> None:

@@ -290,19 +290,16 @@ class LocalPlatform(Platform):
         os.kill(self.ingress.pid, signal.SIGHUP)
 
     def _write_state(self) -> None:
-        runstate.write_state(
+        runstate.record_run(
             self.project,
-            {
-                "pid": os.getpid(),
-                "run_id": self.run_id,
-                "run_dir": str(self.run_dir),
-                "platform": self.name,
-                "overlay": self.overlay,
-                "ports": self.ports,
-                "ingress": f"https://127.0.0.1:{self.ports.get('https', 0)}",
-                "prometheus": f"http://127.0.0.1:{self.ports.get('prometheus', 0)}",
-                "alertmanager": f"http://127.0.0.1:{self.ports.get('alertmanager', 0)}",
-            },
+            self.run_id,
+            self.run_dir,
+            self.name,
+            self.overlay,
+            ports=self.ports,
+            ingress=f"https://127.0.0.1:{self.ports.get('https', 0)}",
+            prometheus=f"http://127.0.0.1:{self.ports.get('prometheus', 0)}",
+            alertmanager=f"http://127.0.0.1:{self.ports.get('alertmanager', 0)}",
         )
 
     # -- queries -----------------------------------------------------------------------------
