@@ -24,6 +24,7 @@ from finchsim.platform.registry import PLATFORMS, PlatformOptions
 from finchsim.platform.registry import create as create_platform
 from finchsim.platform.secrets import ensure_secrets
 from finchsim.project import Project
+from finchsim.running import EventLog
 from finchsim.validate import check_run_inputs, validate_project
 
 EXIT_INTERRUPTED = 130
@@ -88,7 +89,7 @@ def cmd_up(args: argparse.Namespace) -> int:
         return run_up(project, args.overlay, out, err, hold=True)
     from finchsim.running import run_platform
 
-    events: list[str] = []
+    events = EventLog()
     platform = create_platform(args.platform, _platform_options(args, events))
     return run_platform(platform, out, err, events, hold=True)
 
@@ -141,7 +142,7 @@ def _simulate_cluster(args: argparse.Namespace) -> int:
     from finchsim.whatif import run_whatif
 
     check_run_inputs(_project(args), args.overlay, profile=args.profile, platform=args.platform)
-    events: list[str] = []
+    events = EventLog()
     code, _result = run_whatif(
         _platform_options(args, events),
         args.platform,

@@ -57,6 +57,24 @@ def view(platform: Platform, events: list[str], title: str) -> Group:
     return Group(table, Text("  ".join(lines)), tail)
 
 
+class EventLog(list[str]):
+    """What the platform says while it runs (its `log`). Until the first frame, a terminal shows
+    the latest lines under "starting…"; a pipe or file gets each line as it comes, since rich
+    renders a Live there only once, at the end."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.echo: Callable[[str], None] | None = None
+
+    def append(self, line: str) -> None:
+        super().append(line)
+        if self.echo is not None:
+            self.echo(line)
+
+    def __rich__(self) -> Text:
+        return Text("\n".join(["starting…", *self[-6:]]))
+
+
 @contextlib.contextmanager
 def live_view(console: Console, view: RenderableType, transient: bool) -> Iterator[Live]:
     """rich's Live, with its last line ended: written to a file or a pipe (not a terminal), its
@@ -113,7 +131,7 @@ def run_platform(
     platform: Platform,
     out: Console,
     err: Console,
-    events: list[str],
+    events: EventLog,
     *,
     hold: bool,
     then: Callable[[Platform], int] | None = None,
@@ -124,8 +142,13 @@ def run_platform(
     started = time.monotonic()
     with interruptible() as stop:
         try:
-            with live_view(err, Text("starting…"), transient=not hold) as live:
+            first: RenderableType = events
+            if not err.is_terminal:
+                err.print("starting…")
+                events.echo, first = err.print, Group()
+            with live_view(err, first, transient=not hold) as live:
                 platform.up(timeout)
+                events.echo = None
                 stop.check()
                 live.update(view(platform, events, title))
                 where = (

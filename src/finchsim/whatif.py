@@ -27,7 +27,7 @@ from finchsim.platform.base import Platform
 from finchsim.platform.manifests import render
 from finchsim.platform.registry import KWOK_SETTINGS, PlatformOptions, create
 from finchsim.platform.topology import Topology, build_topology
-from finchsim.running import run_platform
+from finchsim.running import EventLog, run_platform
 
 SAMPLE_SECONDS = 5.0
 
@@ -160,7 +160,7 @@ def run_whatif(
     traffic: float,
     out: Console,
     err: Console,
-    events: list[str],
+    events: EventLog,
 ) -> tuple[int, WhatIf]:
     """Up (with `nodes` in the first kwok pool), drive, summarise, keep, down; (exit code,
     result)."""

@@ -53,6 +53,10 @@ def namespace_labels(api: Clients, name: str) -> dict[str, str] | None:
     return dict(found[0].metadata.labels or {})
 
 
+def namespace_gone(api: Clients, name: str) -> bool:
+    return all(n.metadata.name != name for n in api.core.list_namespace().items)
+
+
 def up_then_interrupt(
     start_cli: Callable[..., subprocess.Popen[str]],
     project: Project,
@@ -92,12 +96,47 @@ def test_up_creates_its_namespaces_and_down_deletes_only_those(
         "staging",
         while_up=labelled,
     )
-    cluster.wait_for(
-        lambda: namespace_labels(api, "finch-staging") is None, 60, "finch-staging deleted"
-    )
+    for ns in ("finch-staging", "finch-monitoring"):
+        cluster.wait_for(lambda ns=ns: namespace_gone(api, ns), 120, f"{ns} deleted")
     # The cluster and what finch-sim did not create are untouched.
     assert namespace_labels(api, "finch-production") is not None
     assert all(n.ready for n in cluster.nodes())
+    api.close()
+
+
+def test_up_waits_for_a_namespace_still_terminating(
+    cluster: Platform,
+    project_copy: Project,
+    tmp_path: Path,
+    start_cli: Callable[..., subprocess.Popen[str]],
+) -> None:
+    """A namespace the previous run deleted may still be finalizing: `up` waits, then creates."""
+    api = Clients.connect(cluster.kubeconfig(), tmp_path / "discovery.json")
+    ns = "finch-staging"
+    held = {"metadata": {"name": "held", "finalizers": ["finchsim.io/test-hold"]}}
+    api.core.create_namespace({"metadata": {"name": ns, "labels": {OWNER_LABEL: OWNER}}})
+    api.core.create_namespaced_config_map(ns, held)
+    api.core.delete_namespace(ns)
+    proc = start_cli(
+        "--project", str(project_copy.root), "up", "--platform", "context",
+        "--kubeconfig", str(cluster.kubeconfig()), "--overlay", "staging",
+    )  # fmt: skip
+    assert proc.stderr is not None and proc.stdout is not None
+    said = []
+    for line in proc.stderr:
+        said.append(line)
+        if "waiting for namespace" in line:
+            break
+    assert said[-1:] == [f"waiting for namespace {ns} to finish terminating\n"], said
+    api.core.patch_namespaced_config_map("held", ns, {"metadata": {"finalizers": None}})
+    ready = next((line for line in proc.stdout if line.startswith("ready in")), None)
+    assert ready is not None, proc.communicate(timeout=60)
+    assert (namespace_labels(api, ns) or {}).get(OWNER_LABEL) == OWNER
+    proc.send_signal(signal.SIGINT)
+    _out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err
+    for gone in (ns, "finch-monitoring"):
+        cluster.wait_for(lambda n=gone: namespace_gone(api, n), 120, f"{gone} deleted")
     api.close()
 
 

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import contextlib
 import math
+import os
+import signal
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -227,3 +229,18 @@ def test_a_node_loss_taints_evicts_and_reschedules_as_the_controllers_do(
         120,
         "PostgreSQL recreated once its node returned",
     )
+
+
+def test_a_component_that_exited_at_start_is_started_again(kwok: Platform) -> None:
+    """metrics-server can exit while the API server starts (kwokctl does not wait between
+    dependency groups); `restart_dead` starts it again and the platform no longer reports it."""
+    cluster = kwok.provider.cluster  # type: ignore[attr-defined]
+    before = cluster.pids()["metrics-server"]
+    os.kill(before, signal.SIGKILL)
+    kwok.wait_for(lambda: cluster.dead_components() == ["metrics-server"], 30, "it is dead")
+    with pytest.raises(PlatformError, match="metrics-server"):
+        kwok.poll()
+    cluster.restart_dead()
+    assert cluster.dead_components() == []
+    assert cluster.pids()["metrics-server"] != before
+    kwok.poll()

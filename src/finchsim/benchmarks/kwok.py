@@ -26,6 +26,7 @@ from rich.console import Console
 from finchsim.benchmarks.hpa_fidelity import Fidelity
 from finchsim.platform.registry import KWOK_SETTINGS, PlatformOptions, create
 from finchsim.project import Project
+from finchsim.running import EventLog
 from finchsim.validate import check_run_inputs
 
 FIDELITY_BAR = 0.95
@@ -193,7 +194,7 @@ def run_kwok_bench(project: Project, parts: list[str], out: Console, err: Consol
     if "fidelity" in parts:
         measure_fidelity(project, result, out.print)
     if "whatif" in parts:
-        events: list[str] = []
+        events = EventLog()
         code, whatif = run_whatif(
             PlatformOptions(project, "production", log=events.append),
             "kwok",

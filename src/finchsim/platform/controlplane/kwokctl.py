@@ -236,6 +236,7 @@ class KwokctlCluster:
                 ],
                 timeout=timeout + 30,
             )
+            self.restart_dead(timeout)
         except CommandError as exc:
             tails = self.log_tails()
             self.delete()
@@ -243,6 +244,24 @@ class KwokctlCluster:
                 f"the control plane did not start: {exc}\n{tails}".rstrip()
             ) from exc
         return self.kubeconfig
+
+    def restart_dead(self, timeout: float = 120.0) -> None:
+        """Start again the components that exited, once the API server serves.
+
+        kwokctl starts each dependency group without waiting for the one before to serve
+        (kwok v0.7.0, runtime/binary/cluster.go startComponents), so metrics-server can exit
+        on "connection refused" while the API server starts; `start cluster` starts only what
+        is not running (startComponent skips a running one). kwokctl counts a zombie as
+        running (a signal-0 probe), and where PID 1 does not reap orphans one stays, so the
+        pid files of the dead go first."""
+        dead = self.dead_components()
+        for name in dead:
+            (self.cluster_dir / "pids" / f"{name}.pid").unlink(missing_ok=True)
+        if dead:
+            self._kwokctl(
+                ["start", "cluster", "--name", self.name, "--wait", f"{int(timeout)}s"],
+                timeout=timeout + 30,
+            )
 
     def log_tails(self, lines: int = 5, only: Sequence[str] | None = None) -> str:
         """The last lines of each component's log (or of those in `only`), for an error."""

@@ -7,6 +7,7 @@ adopted namespace is left in place at `down`."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -20,6 +21,9 @@ from finchsim.platform.kubernetes.provider import Provider
 
 OWNER_LABEL = "app.kubernetes.io/managed-by"
 OWNER = "finchsim"
+# A namespace deleted by the previous run may still be finalizing its contents; nothing can be
+# created in it until it is gone.
+TERMINATING_WAIT_S = 180.0
 
 
 class ContextProvider(Provider):
@@ -31,8 +35,10 @@ class ContextProvider(Provider):
         self.context_name = context
         self.adopt = adopt
         self.created: list[str] = []
+        self.log: Callable[[str], None] = lambda _line: None
 
     def create(self, run_dir: Path, log: Callable[[str], None]) -> Path:
+        self.log = log
         if not self.kubeconfig_path.is_file():
             raise PlatformError(f"no kubeconfig at {self.kubeconfig_path}")
         clients = Clients.connect(self.kubeconfig_path, run_dir / "probe.json", self.context_name)
@@ -53,11 +59,8 @@ class ContextProvider(Provider):
 
     def prepare(self, clients: Clients, namespaces: list[str]) -> None:
         for ns in namespaces:
-            try:
-                existing = clients.core.read_namespace(ns)
-            except ApiException as exc:
-                if exc.status != 404:
-                    raise PlatformError(f"namespace {ns}: {api_message(exc)}") from exc
+            existing = _read_after_termination(clients, ns, self.log)
+            if existing is None:
                 clients.core.create_namespace(
                     V1Namespace(metadata=V1ObjectMeta(name=ns, labels={OWNER_LABEL: OWNER})),
                     field_manager="finchsim-owner",
@@ -88,6 +91,32 @@ class ContextProvider(Provider):
             "context": self.context_name,
             "created": list(self.created),
         }
+
+
+def _read_after_termination(
+    clients: Clients, ns: str, log: Callable[[str], None]
+) -> V1Namespace | None:
+    """The namespace, or None when it does not exist — once any deletion under way has ended."""
+    deadline = time.monotonic() + TERMINATING_WAIT_S
+    said = False
+    while True:
+        try:
+            existing: V1Namespace = clients.core.read_namespace(ns)
+        except ApiException as exc:
+            if exc.status == 404:
+                return None
+            raise PlatformError(f"namespace {ns}: {api_message(exc)}") from exc
+        if existing.status is None or existing.status.phase != "Terminating":
+            return existing
+        if not said:
+            log(f"waiting for namespace {ns} to finish terminating")
+            said = True
+        if time.monotonic() > deadline:
+            raise PlatformError(
+                f"namespace {ns} has been terminating for over {TERMINATING_WAIT_S:.0f} s; "
+                "something in it holds a finalizer (kubectl get all -n " + ns + ")"
+            )
+        time.sleep(0.5)
 
 
 def cleanup(state: dict[str, Any], run_dir: Path) -> None:
