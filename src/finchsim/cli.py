@@ -222,7 +222,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Simulate the Finch Kubernetes topology locally and judge it against its "
         "targets.",
         epilog="exit codes: 0 ok, 1 unexpected error, 2 invalid input, 3 target missed, "
-        "4 steady state deviated, 5 platform failure, 130 interrupted",
+        "4 steady state deviated, 5 platform failure, 129/130/143 stopped by SIGHUP/SIGINT/SIGTERM",
     )
     parser.add_argument("--version", action="version", version=f"finchsim {__version__}")
     parser.add_argument(
@@ -333,8 +333,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         err.print("interrupted")
         return EXIT_INTERRUPTED
     except Exception:  # a bug: say so in one line, keep the traceback for the report
-        log = Path(tempfile.gettempdir()) / "finchsim-crash.log"
-        log.write_text(traceback.format_exc())
+        # A file of our own (0600, O_EXCL): a fixed name in /tmp could be planted as a symlink.
+        fd, name = tempfile.mkstemp(prefix="finchsim-crash-", suffix=".log")
+        with os.fdopen(fd, "w") as log_file:
+            log_file.write(traceback.format_exc())
+        log = Path(name)
         err.print(f"unexpected error (a finchsim bug); traceback in {log}", markup=False)
         return FinchsimError.exit_code
 

@@ -87,44 +87,55 @@ def live_view(console: Console, view: RenderableType, transient: bool) -> Iterat
             console.line()
 
 
+# What each stopping signal makes the process exit with: 128 + the signal, as a shell reports it.
+EXIT_FOR_SIGNAL = {signal.SIGINT: 130, signal.SIGTERM: 143, signal.SIGHUP: 129}
+
+
 class Stop:
-    """The signal that asked a run to stop (SIGINT or SIGTERM), if one did."""
+    """The signal that asked a run to stop (SIGINT, SIGTERM or SIGHUP), if one did."""
 
     def __init__(self) -> None:
         self.signal: int | None = None
+        self.tearing_down = False
 
     @property
-    def term(self) -> bool:
-        """SIGTERM: `finchsim down` asking, a requested stop rather than a failure."""
-        return self.signal == signal.SIGTERM
+    def exit_code(self) -> int:
+        return EXIT_FOR_SIGNAL.get(signal.Signals(self.signal or signal.SIGINT), 130)
 
     def check(self) -> None:
         """Raise KeyboardInterrupt if a signal came. The handler raises it too, but Python
         drops an exception raised in a callback whose errors it ignores (logging's at-fork
         hook, run each time a process is forked), so loops call this as well."""
-        if self.signal is not None:
+        if self.signal is not None and not self.tearing_down:
             raise KeyboardInterrupt
 
 
 @contextlib.contextmanager
 def interruptible() -> Iterator[Stop]:
-    """SIGTERM and Ctrl-C both raise KeyboardInterrupt in the main thread and are recorded in
-    the yielded Stop. The previous handlers come back afterwards."""
+    """Ctrl-C, SIGTERM and SIGHUP (the terminal closed) raise KeyboardInterrupt in the main
+    thread once, recorded in the yielded Stop. A further signal, or any signal while the
+    caller tears down (`stop.tearing_down`), is only noted: a second Ctrl-C must not cut the
+    teardown short and leave processes behind. The previous handlers come back afterwards,
+    unless a signal came."""
     stop = Stop()
 
     def on_signal(sig: int, _frame: FrameType | None) -> None:
+        if stop.signal is not None or stop.tearing_down:
+            stop.signal = stop.signal or sig
+            return
         stop.signal = sig
         raise KeyboardInterrupt
 
     # Ctrl-C must tear down even when started with SIGINT ignored (a background job of a
     # non-interactive shell inherits that, and Python then installs no handler of its own).
-    previous = signal.signal(signal.SIGTERM, on_signal)
-    previous_int = signal.signal(signal.SIGINT, on_signal)
+    previous = {s: signal.signal(s, on_signal) for s in EXIT_FOR_SIGNAL}
     try:
         yield stop
     finally:
-        signal.signal(signal.SIGTERM, previous)
-        signal.signal(signal.SIGINT, previous_int)
+        # Once stopping, the process is on its way out: a late signal must not turn exit 130
+        # into death by the signal (Python re-raises an uncaught Ctrl-C as SIGINT).
+        for sig, handler in previous.items():
+            signal.signal(sig, signal.SIG_IGN if stop.signal is not None else handler)
 
 
 def run_platform(
@@ -167,6 +178,7 @@ def run_platform(
             return 0
         except KeyboardInterrupt:
             err.print("stopping…")
-            return 0 if stop.term else 130
+            return stop.exit_code
         finally:
+            stop.tearing_down = True
             platform.down()

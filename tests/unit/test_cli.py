@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import signal
 from collections.abc import Callable
 from pathlib import Path
 
@@ -11,6 +12,7 @@ import pytest
 from finchsim import errors
 from finchsim.cli import COMMANDS, EXIT_INTERRUPTED
 from finchsim.project import Project
+from finchsim.running import EXIT_FOR_SIGNAL
 from tests.conftest import REPO, run_cli
 
 
@@ -75,7 +77,10 @@ def test_exit_code_table_in_readme_matches_the_code() -> None:
         "4": errors.SteadyStateDeviated.__name__,
         "5": errors.PlatformError.__name__,
         str(EXIT_INTERRUPTED): "interrupted",
+        str(EXIT_FOR_SIGNAL[signal.SIGHUP]): "hangup",
+        str(EXIT_FOR_SIGNAL[signal.SIGTERM]): "terminated",
     }
+    assert EXIT_FOR_SIGNAL[signal.SIGINT] == EXIT_INTERRUPTED
     assert table == expected
     for code, name in expected.items():
         cls = getattr(errors, name, None)
