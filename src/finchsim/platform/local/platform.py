@@ -43,10 +43,11 @@ from finchsim.platform.local.ingress import (
 from finchsim.platform.local.metrics import serve
 from finchsim.platform.local.monitoring import LocalMonitoring
 from finchsim.platform.local.observe import snapshot
-from finchsim.platform.local.processes import Proc, ProcessRegistry, spawn
+from finchsim.platform.local.processes import ProcessRegistry, spawn
 from finchsim.platform.local.runtimes import runtime_for
 from finchsim.platform.local.settings import LocalPlatformSettings, load_settings
 from finchsim.platform.local.snapshot import Snapshot
+from finchsim.platform.local.supervisor import Supervised
 from finchsim.platform.local.traffic import IngressTraffic
 from finchsim.platform.local.unready import unready_reasons
 from finchsim.platform.manifests import render
@@ -92,7 +93,7 @@ class LocalPlatform(Platform):
         self.run_id = time.strftime("%Y%m%d-%H%M%S") + f"-{os.getpid()}"
         self.run_dir = Path(f"/tmp/finchsim-{self.run_id}")
         self.controller: Controller | None = None
-        self.ingress: Proc | None = None
+        self.ingress: Supervised | None = None
         self.monitoring: LocalMonitoring | None = None
         self.traffic: IngressTraffic | None = None
         self.registry: ProcessRegistry | None = None
@@ -144,6 +145,7 @@ class LocalPlatform(Platform):
                 self.ports,
                 self.settings.timings.scrapeInterval,
                 self.registry.register,
+                self.log,
             )
             self.monitoring.start()
             self._write_state()
@@ -173,17 +175,16 @@ class LocalPlatform(Platform):
         self.monitoring.write_targets(
             self.controller.pods.values(), self.controller.topology.namespace
         )
-        if self.ingress is not None and not self.ingress.alive():
-            raise PlatformError(f"the ingress nginx exited: {self.ingress.tail(10)}")
-        if (dead := self.monitoring.check_alive()) is not None:
-            raise PlatformError(dead)
+        if self.ingress is not None:
+            self.ingress.check()
+        self.monitoring.check()
 
     def down(self) -> None:
         if self.controller is not None:
             self.controller.shutdown()
             self.controller = None
         if self.ingress is not None:
-            self.ingress.terminate(5.0)
+            self.ingress.stop()
             self.ingress = None
         self.traffic = None
         if self.monitoring is not None:
@@ -266,14 +267,18 @@ class LocalPlatform(Platform):
             topo.config.get("ingress-nginx-controller", {})
         ).limit_req_status_code
         self.traffic = IngressTraffic(ingress_dir / "access.log", topo.namespace, limit_status)
-        self.ingress = spawn(
-            ["nginx", "-c", str(ingress_dir / "nginx.conf"), "-p", str(ingress_dir)],
-            env={"PATH": "/usr/sbin:/usr/bin"},
-            cwd=ingress_dir,
-            log_path=ingress_dir / "nginx.out",
-        )
         assert self.registry is not None
-        self.registry.register(self.ingress, "ingress")
+        self.ingress = Supervised(
+            "ingress",
+            lambda: spawn(
+                ["nginx", "-c", str(ingress_dir / "nginx.conf"), "-p", str(ingress_dir)],
+                env={"PATH": "/usr/sbin:/usr/bin"},
+                cwd=ingress_dir,
+                log_path=ingress_dir / "nginx.out",
+            ),
+            self.log,
+            self.registry.register,
+        )
 
     def _sync_ingress(self) -> None:
         """Rewrite the upstreams when the set of ready endpoints changed; nginx reloads on HUP."""
@@ -287,7 +292,8 @@ class LocalPlatform(Platform):
         if current == self._upstreams or self.ingress is None:
             return
         (self.run_dir / "ingress" / "nginx.conf").write_text(self._ingress_config())
-        os.kill(self.ingress.pid, signal.SIGHUP)
+        if self.ingress.alive():  # a restarted one reads the new file anyway
+            os.kill(self.ingress.proc.pid, signal.SIGHUP)
 
     def _write_state(self) -> None:
         runstate.record_run(
