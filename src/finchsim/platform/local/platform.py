@@ -52,12 +52,17 @@ from finchsim.platform.local.traffic import IngressTraffic
 from finchsim.platform.local.unready import unready_reasons
 from finchsim.platform.manifests import render
 from finchsim.platform.ports import free_port
+from finchsim.platform.secrets import write_private
 from finchsim.platform.topology import build_topology
 from finchsim.project import Project
 
 # The pod's terminationGracePeriodSeconds default (core/v1 defaults.go).
 DEFAULT_GRACE_PERIOD = 30
 OWNER_KIND = {"ReplicaSet": "Deployment"}  # the local platform has no ReplicaSet objects
+
+
+# nginx started as root runs its workers as `nobody` (its compiled-in default user).
+NGINX_WORKER_USER = "nobody"
 
 
 class LocalPlatform(Platform):
@@ -210,8 +215,7 @@ class LocalPlatform(Platform):
         for name, data in topo.config.items():
             if "auth" in data:
                 path = self.run_dir / f"{name}.htpasswd"
-                path.write_text(data["auth"])
-                path.chmod(0o644)
+                write_private(path, data["auth"], owner=NGINX_WORKER_USER)
                 auth_files[name] = str(path)
         servers, zones = plan_servers(list(topo.ingresses.values()), auth_files)
         settings = ControllerSettings.from_configmap(
