@@ -15,7 +15,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
 
@@ -79,6 +79,7 @@ class LocalPlatform(Platform):
             Capability.JOBS,
             Capability.INGRESS,
             Capability.PROMETHEUS,
+            Capability.EXEC,
         }
     )
 
@@ -503,6 +504,12 @@ class LocalPlatform(Platform):
         return JobResult(
             job.name, job.succeeded, job.finished - job.started, job.output, job.reason
         )
+
+    def exec_command(
+        self, namespace: str, workload: str, argv: Sequence[str], timeout: float = 300.0
+    ) -> str:
+        self._in_namespace(namespace)
+        return self.exec_in(workload, list(argv), timeout)
 
     def exec_in(self, workload: str, argv: list[str], timeout: float = 300.0) -> str:
         """`kubectl exec` into the first container of a ready pod of `workload`: run `argv`
