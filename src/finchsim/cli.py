@@ -118,24 +118,26 @@ def cmd_kubeconfig(args: argparse.Namespace) -> int:
 
 
 def cmd_simulate(args: argparse.Namespace) -> int:
-    if args.platform == "local":
-        if args.nodes is not None or args.traffic != 1.0:
-            raise InputError(
-                [
-                    Problem(
-                        "--nodes/--traffic",
-                        "",
-                        (
-                            "what-ifs need --platform kwok; the local platform's nodes come from "
-                            "cluster/local/platform.yaml and its traffic from the load profile"
-                        ),
-                    )
-                ]
-            )
-        from finchsim.platform.local.simulate import simulate
+    if args.platform == "kwok":
+        return _simulate_cluster(args)
+    if args.nodes is not None or args.traffic != 1.0:
+        raise InputError(
+            [
+                Problem(
+                    "--nodes/--traffic",
+                    "",
+                    "what-ifs need --platform kwok; elsewhere the nodes are the platform's "
+                    "own (cluster/local/platform.yaml) and the traffic is the load profile's",
+                )
+            ]
+        )
+    from finchsim.simulate import run_simulate
 
-        return simulate(_project(args), args.overlay, out, err, profile=args.profile)
-    return _simulate_cluster(args)
+    project = _project(args)
+    check_run_inputs(project, args.overlay, profile=args.profile, platform=args.platform)
+    events = EventLog()
+    platform = create_platform(args.platform, _platform_options(args, events))
+    return run_simulate(platform, project, args.profile, out, err, events)
 
 
 def _simulate_cluster(args: argparse.Namespace) -> int:
@@ -157,7 +159,7 @@ def _simulate_cluster(args: argparse.Namespace) -> int:
 
 
 def cmd_calibrate(args: argparse.Namespace) -> int:
-    from finchsim.platform.local.simulate import calibrate
+    from finchsim.platform.local.calibration import calibrate
 
     return calibrate(_project(args), args.overlay, out, err, args.profile)
 

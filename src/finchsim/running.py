@@ -145,10 +145,11 @@ def run_platform(
     events: EventLog,
     *,
     hold: bool,
-    then: Callable[[Platform], int] | None = None,
+    then: Callable[[Platform, Callable[[], None]], int] | None = None,
     timeout: float = 300.0,
 ) -> int:
-    """Up with a live view; then either hold until a signal or run `then(platform)`; down."""
+    """Up with a live view; then either hold until a signal or run `then(platform, tick)`
+    (`tick()` refreshes the view and raises KeyboardInterrupt once a signal came); down."""
     title = f"Finch on the {platform.name} platform"
     started = time.monotonic()
     with interruptible() as stop:
@@ -169,7 +170,12 @@ def run_platform(
                 )
                 out.print(f"ready in {time.monotonic() - started:.1f}s on {platform.name}. {where}")
                 if then is not None:
-                    return then(platform)
+
+                    def tick() -> None:
+                        stop.check()
+                        live.update(view(platform, events, title))
+
+                    return then(platform, tick)
                 while hold:
                     platform.poll()
                     stop.check()

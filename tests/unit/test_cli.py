@@ -148,8 +148,8 @@ def test_what_if_options_need_the_kwok_platform(project_copy: Project) -> None:
     done = run_cli("--project", str(project_copy.root), "simulate", "--nodes", "100")
     assert done.returncode == 2, done.stderr
     assert done.stderr.splitlines() == [
-        "--nodes/--traffic: what-ifs need --platform kwok; the local platform's nodes come "
-        "from cluster/local/platform.yaml and its traffic from the load profile",
+        "--nodes/--traffic: what-ifs need --platform kwok; elsewhere the nodes are the "
+        "platform's own (cluster/local/platform.yaml) and the traffic is the load profile's",
         "invalid input: 1 problem(s)",
     ]
 
