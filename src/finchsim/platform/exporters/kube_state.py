@@ -9,7 +9,7 @@ A kind whose list fails keeps its previous objects, and the failure is counted i
 name). Metric names, label names and values follow kube-state-metrics' `internal/store/*.go`;
 see `ksm_pods.py`, `ksm_workloads.py` and `ksm_cluster.py`.
 
-    exporter = KubeStateExporter(clients, label_allowlist={"pods": ["app"]})
+    exporter = KubeStateExporter.from_kubeconfig(path, label_allowlist={"pods": ["app"]})
     exporter.start()            # first refresh done when it returns
     exporter.url                # http://127.0.0.1:<port>/metrics
     exporter.stop()
@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 from prometheus_client.core import CounterMetricFamily, Metric
 from prometheus_client.exposition import start_http_server
@@ -35,7 +36,6 @@ from urllib3.exceptions import HTTPError
 from finchsim.errors import PlatformError
 from finchsim.platform.exporters import ksm_cluster, ksm_pods, ksm_workloads
 from finchsim.platform.exporters.families import Family, Obj, Samples
-from finchsim.platform.kubernetes.client import Clients
 
 FAMILIES: tuple[Family, ...] = (
     *ksm_pods.FAMILIES,
@@ -125,20 +125,20 @@ def _split_allowlist(value: str) -> Iterator[str]:
         yield value[start:]
 
 
-def _listers(clients: Clients) -> dict[str, Callable[..., Any]]:
+def _listers(api: client.ApiClient) -> dict[str, Callable[..., Any]]:
+    core, apps, batch = client.CoreV1Api(api), client.AppsV1Api(api), client.BatchV1Api(api)
+    autoscaling = client.AutoscalingV2Api(api)
     return {
-        "pods": clients.core.list_pod_for_all_namespaces,
-        "deployments": clients.apps.list_deployment_for_all_namespaces,
-        "statefulsets": clients.apps.list_stateful_set_for_all_namespaces,
-        "horizontalpodautoscalers": (
-            clients.autoscaling.list_horizontal_pod_autoscaler_for_all_namespaces
-        ),
-        "nodes": clients.core.list_node,
-        "namespaces": clients.core.list_namespace,
-        "persistentvolumeclaims": clients.core.list_persistent_volume_claim_for_all_namespaces,
-        "resourcequotas": clients.core.list_resource_quota_for_all_namespaces,
-        "cronjobs": clients.batch.list_cron_job_for_all_namespaces,
-        "jobs": clients.batch.list_job_for_all_namespaces,
+        "pods": core.list_pod_for_all_namespaces,
+        "deployments": apps.list_deployment_for_all_namespaces,
+        "statefulsets": apps.list_stateful_set_for_all_namespaces,
+        "horizontalpodautoscalers": (autoscaling.list_horizontal_pod_autoscaler_for_all_namespaces),
+        "nodes": core.list_node,
+        "namespaces": core.list_namespace,
+        "persistentvolumeclaims": core.list_persistent_volume_claim_for_all_namespaces,
+        "resourcequotas": core.list_resource_quota_for_all_namespaces,
+        "cronjobs": batch.list_cron_job_for_all_namespaces,
+        "jobs": batch.list_job_for_all_namespaces,
     }
 
 
@@ -164,14 +164,16 @@ class KubeStateExporter:
 
     def __init__(
         self,
-        clients: Clients,
+        api: client.ApiClient,
         *,
         interval: float = 5.0,
         port: int = 0,
         label_allowlist: Mapping[str, Sequence[str]] | None = None,
         request_timeout: float = 10.0,
     ) -> None:
-        self._listers = _listers(clients)
+        self._api = api
+        self._owns_api = False
+        self._listers = _listers(api)
         self.interval = interval
         self.port = port
         self.label_allowlist = dict(label_allowlist or {})
@@ -181,6 +183,19 @@ class KubeStateExporter:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._server: Any = None
+
+    @classmethod
+    def from_kubeconfig(
+        cls, kubeconfig: Path, context: str | None = None, **options: Any
+    ) -> KubeStateExporter:
+        """An exporter with its own API client for `context` of `kubeconfig`."""
+        try:
+            api = config.new_client_from_config(str(kubeconfig), context=context)
+        except (config.ConfigException, OSError) as exc:
+            raise PlatformError(f"cannot use kubeconfig {kubeconfig}: {exc}") from exc
+        exporter = cls(api, **options)
+        exporter._owns_api = True
+        return exporter
 
     @property
     def url(self) -> str:
@@ -208,6 +223,8 @@ class KubeStateExporter:
         if self._thread is not None:
             self._thread.join(timeout=self.request_timeout + self.interval)
             self._thread = None
+        if self._owns_api:
+            self._api.close()
 
     def collect(self) -> list[Metric]:
         """The families of the last refresh, plus the list counters."""
