@@ -150,3 +150,43 @@ def test_the_exporter_declares_the_families_it_fills() -> None:
     declared = [f.name for f in kube_state.FAMILIES]
     assert len(declared) == len(set(declared))
     assert set(declared) <= set(vocabulary.KUBE_STATE.metrics)
+
+
+def test_catches_a_condition_status_kube_state_metrics_never_writes(
+    monitoring_copy: Path, tmp_path: Path
+) -> None:
+    """kube-state-metrics lower-cases condition statuses: `status="False"` selects nothing."""
+    rules = monitoring_copy / "prometheus" / "rules" / "kubernetes.yml"
+    text = rules.read_text()
+    assert 'condition=~"AbleToScale|ScalingActive", status="false"' in text
+    rules.write_text(
+        text.replace('ScalingActive", status="false"', 'ScalingActive", status="False"')
+    )
+    problems = vocabulary.monitoring_vocabulary_problems(monitoring_copy, tmp_path)
+    assert len(problems) == 1, problems
+    assert str(problems[0]).endswith(
+        "(HPAUnableToScale): metric kube_horizontalpodautoscaler_status_condition never has"
+        ' status="False" (its values: true, false, unknown)'
+    )
+
+
+def test_catches_a_rule_test_fed_series_the_exporter_never_produces(
+    monitoring_copy: Path, tmp_path: Path
+) -> None:
+    """A promtool rule test with a made-up label passes while the real alert cannot fire."""
+    source = MONITORING / "prometheus" / "tests" / "kubernetes.test.yml"
+    target = monitoring_copy / "prometheus" / "tests" / "kubernetes.test.yml"
+    target.parent.mkdir(parents=True)
+    text = source.read_text()
+    needle = (
+        "kube_horizontalpodautoscaler_spec_max_replicas"
+        '{namespace="finch-production",horizontalpodautoscaler='
+    )
+    assert needle in text
+    target.write_text(text.replace(needle, needle.replace("horizontalpodautoscaler=", "hpa="), 1))
+    problems = vocabulary.monitoring_vocabulary_problems(monitoring_copy, tmp_path)
+    assert [p.message for p in problems] == [
+        "metric kube_horizontalpodautoscaler_spec_max_replicas has no label hpa"
+    ]
+    assert problems[0].file == "monitoring/prometheus/tests/kubernetes.test.yml"
+    assert problems[0].field.startswith("tests[")

@@ -44,10 +44,11 @@ _GRAFANA_VAR = re.compile(
 @dataclass
 class Selector:
     """One vector selector: its metric name (None for `{job="x"}` without a name, or a regex
-    on `__name__`) and the label names its matchers use."""
+    on `__name__`), the label names its matchers use, and the matchers (label, op, value)."""
 
     name: str | None
     labels: set[str] = field(default_factory=set)
+    matchers: list[tuple[str, str, str]] = field(default_factory=list)
 
 
 def _skip_string(expr: str, i: int) -> int:
@@ -102,11 +103,13 @@ def _matchers(expr: str, i: int, selector: Selector) -> int:
         i = op.end()
         value_start = i
         i = _skip_string(expr, i) if i < len(expr) and expr[i] in "\"'`" else i + 1
+        text = expr[value_start + 1 : i - 1]
         if label == "__name__":
             if op.group(1) == "=" and selector.name is None:
-                selector.name = expr[value_start + 1 : i - 1]
+                selector.name = text
         elif label:
             selector.labels.add(label)
+            selector.matchers.append((label, op.group(1), text))
     return i
 
 

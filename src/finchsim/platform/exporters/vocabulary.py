@@ -23,11 +23,13 @@ from typing import Any
 import yaml
 
 from finchsim.errors import Problem
-from finchsim.platform.exporters import kube_state, volume_stats
-from finchsim.platform.exporters.families import Family
+from finchsim.platform.exporters import ksm_pods, kube_state, volume_stats
+from finchsim.platform.exporters.families import CONDITION_STATUSES, Family
 from finchsim.platform.exporters.promql import selectors
 
 CONTAINER = ("namespace", "pod", "container")
+# cAdvisor's own labels besides the pod's (the cgroup path, the image, the runtime's name).
+CADVISOR_LABELS = (*CONTAINER, "id", "image", "name")
 
 
 @dataclass(frozen=True)
@@ -80,7 +82,7 @@ KUBELET_RESOURCE = Source(
 CADVISOR = Source(
     "kubelet /metrics/cadvisor",
     {
-        name: CONTAINER
+        name: CADVISOR_LABELS
         for name in (
             "container_cpu_usage_seconds_total",
             "container_memory_working_set_bytes",
@@ -160,6 +162,44 @@ SOURCES = (
     WORKLOAD,
     PROMETHEUS,
 )
+_CONDITIONS = tuple(CONDITION_STATUSES)
+_UNITS = ("core", "byte", "integer")
+# The values kube-state-metrics writes into enumerated labels: a matcher on another value
+# (`status="False"`) selects nothing, and the alert can never fire.
+LABEL_VALUES: dict[tuple[str, str], tuple[str, ...]] = {
+    **{
+        (name, "status"): _CONDITIONS
+        for name in (
+            "kube_node_status_condition",
+            "kube_horizontalpodautoscaler_status_condition",
+            "kube_deployment_status_condition",
+            "kube_persistentvolumeclaim_status_condition",
+        )
+    },
+    **{
+        (name, "condition"): _CONDITIONS
+        for name in (
+            "kube_pod_status_ready",
+            "kube_pod_status_scheduled",
+            "kube_job_complete",
+            "kube_job_failed",
+        )
+    },
+    **{
+        (name, "unit"): _UNITS
+        for name in (
+            "kube_pod_container_resource_requests",
+            "kube_pod_container_resource_limits",
+            "kube_node_status_allocatable",
+            "kube_node_status_capacity",
+        )
+    },
+    ("kube_pod_status_phase", "phase"): ksm_pods.PHASES,
+    ("kube_namespace_status_phase", "phase"): ("Active", "Terminating"),
+    ("kube_persistentvolumeclaim_status_phase", "phase"): ("Lost", "Bound", "Pending"),
+    ("kube_resourcequota", "type"): ("hard", "used"),
+}
+_ALTERNATIVES = re.compile(r"^[A-Za-z0-9_]+(\|[A-Za-z0-9_]+)*$")
 # Labels a query may match on any series: the scrape's target labels (the kubelet and cAdvisor
 # jobs add `node`, the pod jobs `namespace`, `pod`, `node`).
 TARGET_LABELS = frozenset({"job", "instance", "node"})
@@ -236,7 +276,8 @@ def vocabulary_problems(
     exprs: Mapping[tuple[str, str], str], recorded: Iterable[str] = ()
 ) -> list[Problem]:
     """A Problem per metric name an expression uses that no source declares and no recording
-    rule defines, and per label matcher on a label-checked family that lacks that label."""
+    rule defines, per label matcher on a label-checked family that lacks that label, and per
+    matcher on an enumerated label (LABEL_VALUES) for a value the exporter never writes."""
     known = known_names()
     defined = set(recorded)
     problems: list[Problem] = []
@@ -261,12 +302,47 @@ def vocabulary_problems(
             missing = sorted(selector.labels - allowed) if allowed else []
             for label in missing:
                 problems.append(Problem(file, where, f"metric {name} has no label {label}"))
+            problems += _value_problems(file, where, name, selector.matchers)
     return problems
 
 
+def _value_problems(
+    file: str, where: str, name: str, matchers: Iterable[tuple[str, str, str]]
+) -> list[Problem]:
+    problems: list[Problem] = []
+    for label, op, text in matchers:
+        domain = LABEL_VALUES.get((name, label))
+        if domain is None or op not in ("=", "=~"):
+            continue
+        if op == "=~" and not _ALTERNATIVES.match(text):
+            continue  # a real regular expression: not checked
+        for wanted in text.split("|") if op == "=~" else [text]:
+            if wanted not in domain:
+                problems.append(
+                    Problem(
+                        file,
+                        where,
+                        f'metric {name} never has {label}="{wanted}" (its values: '
+                        f"{', '.join(domain)})",
+                    )
+                )
+    return problems
+
+
+def rule_test_series(path: Path, shown: str) -> dict[tuple[str, str], str]:
+    """The input series of a `promtool test rules` file, as selectors keyed by place: a rule
+    test fed series the exporters never produce would pass while the alert cannot fire."""
+    doc = yaml.safe_load(path.read_text()) or {}
+    found: dict[tuple[str, str], str] = {}
+    for t, test in enumerate(doc.get("tests") or []):
+        for s, item in enumerate(test.get("input_series") or []):
+            found[(shown, f"tests[{t}].input_series[{s}]")] = str(item.get("series", ""))
+    return found
+
+
 def monitoring_vocabulary_problems(monitoring: Path, shown_root: Path) -> list[Problem]:
-    """`vocabulary_problems` of every rule file and dashboard under `monitoring`
-    (cluster/monitoring/), file names shown relative to `shown_root`."""
+    """`vocabulary_problems` of every rule file, dashboard and rule test's input series under
+    `monitoring` (cluster/monitoring/), file names shown relative to `shown_root`."""
     exprs: dict[tuple[str, str], str] = {}
     recorded: set[str] = set()
     for path in sorted((monitoring / "prometheus" / "rules").glob("*.yml")):
@@ -275,4 +351,6 @@ def monitoring_vocabulary_problems(monitoring: Path, shown_root: Path) -> list[P
         recorded |= names
     for path in sorted((monitoring / "grafana" / "dashboards").glob("*.json")):
         exprs.update(dashboard_expressions(path, str(path.relative_to(shown_root))))
+    for path in sorted((monitoring / "prometheus" / "tests").glob("*.yml")):
+        exprs.update(rule_test_series(path, str(path.relative_to(shown_root))))
     return vocabulary_problems(exprs, recorded)
