@@ -2,8 +2,8 @@
 be built here: its module is not served by the Go module proxy).
 
 A background thread lists every resource kind every `interval` seconds (from the API server's
-watch cache: resourceVersion=0) and turns the lists into metric families once; a scrape only
-hands out the families of the last complete refresh, so it is cheap and never waits on the API.
+watch cache: resourceVersion=0) and renders the families once; a scrape only hands out the text
+of the last complete refresh, so it is cheap and never waits on the API.
 A kind whose list fails keeps its previous objects, and the failure is counted in
 `kube_state_metrics_list_total{resource, result="error"}` (kube-state-metrics' own telemetry
 name). Metric names, label names and values follow kube-state-metrics' `internal/store/*.go`;
@@ -20,16 +20,21 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from wsgiref.simple_server import WSGIRequestHandler, make_server
 
 import yaml
 from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 from prometheus_client.core import CounterMetricFamily, Metric
-from prometheus_client.exposition import start_http_server
+from prometheus_client.exposition import (
+    CONTENT_TYPE_LATEST,
+    ThreadingWSGIServer,
+    generate_latest,
+)
 from prometheus_client.registry import Collector, CollectorRegistry
 from urllib3.exceptions import HTTPError
 
@@ -148,14 +153,51 @@ class _State:
     metrics: list[Metric] = field(default_factory=list)
     lists: dict[tuple[str, str], int] = field(default_factory=dict)
     errors: dict[str, str] = field(default_factory=dict)
+    exposition: bytes = b""
+    rendered: bytes = b""  # the families' text alone, reused while no object changed
+    versions: tuple[tuple[str, str], ...] = ()
 
 
-class _Cached(Collector):
-    def __init__(self, exporter: KubeStateExporter) -> None:
-        self.exporter = exporter
+class _Fixed(Collector):
+    def __init__(self, metrics: Iterable[Metric]) -> None:
+        self.metrics = list(metrics)
 
     def collect(self) -> Iterator[Metric]:
-        yield from self.exporter.collect()
+        yield from self.metrics
+
+
+def _list_counter(lists: Mapping[tuple[str, str], int]) -> Metric:
+    total = CounterMetricFamily(
+        LIST_TOTAL,
+        "Number of total resource list in kube-state-metrics",
+        labels=["resource", "result"],
+    )
+    for (resource, result), count in sorted(lists.items()):
+        total.add_metric([resource, result], count)
+    return total
+
+
+def render(metrics: Iterable[Metric]) -> bytes:
+    """The Prometheus text exposition of `metrics`."""
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(_Fixed(metrics))
+    return generate_latest(registry)
+
+
+def _reason(exc: Exception) -> str:
+    """One line on why a list failed: the API server's message when it sent one."""
+    if isinstance(exc, ApiException):
+        try:
+            message = json.loads(exc.body or "{}").get("message")
+        except (ValueError, AttributeError):
+            message = None
+        return f"{exc.status} {message or exc.reason}"
+    return (str(exc).strip().splitlines() or [repr(exc)])[0]
+
+
+class _QuietHandler(WSGIRequestHandler):
+    def log_message(self, format: str, *args: object) -> None:
+        """A scrape every few seconds would flood the caller's log."""
 
 
 class KubeStateExporter:
@@ -210,9 +252,24 @@ class KubeStateExporter:
         self._stop.clear()
         self._thread = threading.Thread(target=self._run, name="kube-state-exporter", daemon=True)
         self._thread.start()
-        registry = CollectorRegistry(auto_describe=False)
-        registry.register(_Cached(self))
-        self._server, _ = start_http_server(self.port, addr="127.0.0.1", registry=registry)
+        self._server = make_server(
+            "127.0.0.1", self.port, self._app, ThreadingWSGIServer, handler_class=_QuietHandler
+        )
+        threading.Thread(
+            target=self._server.serve_forever, name="kube-state-http", daemon=True
+        ).start()
+
+    def _app(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> list[bytes]:
+        """/metrics (any path but /healthz): the text rendered at the last refresh."""
+        if environ.get("PATH_INFO") == "/healthz":
+            start_response("200 OK", [("Content-Type", "text/plain")])
+            return [b"ok"]
+        with self._lock:
+            body = self._state.exposition
+        start_response(
+            "200 OK", [("Content-Type", CONTENT_TYPE_LATEST), ("Content-Length", str(len(body)))]
+        )
+        return [body]
 
     def stop(self) -> None:
         self._stop.set()
@@ -227,18 +284,10 @@ class KubeStateExporter:
             self._api.close()
 
     def collect(self) -> list[Metric]:
-        """The families of the last refresh, plus the list counters."""
+        """The families of the last refresh, plus the list counters (what a scrape gets)."""
         with self._lock:
             state = self._state
-            counters = dict(state.lists)
-        total = CounterMetricFamily(
-            LIST_TOTAL,
-            "Number of total resource list in kube-state-metrics",
-            labels=["resource", "result"],
-        )
-        for (resource, result), count in sorted(counters.items()):
-            total.add_metric([resource, result], count)
-        return [*state.metrics, total]
+        return [*state.metrics, _list_counter(state.lists)]
 
     def errors(self) -> dict[str, str]:
         """The last list error per resource kind that is failing now."""
@@ -263,13 +312,25 @@ class KubeStateExporter:
                 result = "success"
             except (ApiException, HTTPError, OSError, ValueError, KeyError) as exc:
                 items[resource] = previous.objects.items.get(resource, ())
-                errors[resource] = str(exc).strip().splitlines()[0] if str(exc) else repr(exc)
+                errors[resource] = _reason(exc)
                 result = "error"
             lists[(resource, result)] = lists.get((resource, result), 0) + 1
         objects = ClusterObjects(items, time.time())
-        metrics = families(objects, self.label_allowlist)
+        versions = tuple(
+            (str(meta.get("uid", "")), str(meta.get("resourceVersion", "")))
+            for kind in RESOURCES
+            for meta in (obj.get("metadata") or {} for obj in items.get(kind, ()))
+        )
+        if previous.rendered and versions == previous.versions:
+            metrics, rendered = previous.metrics, previous.rendered
+        else:
+            metrics = families(objects, self.label_allowlist)
+            rendered = render(metrics)
+        # Rendered once per change, so a scrape only copies bytes out.
+        exposition = rendered + render([_list_counter(lists)])
+        state = _State(objects, metrics, lists, errors, exposition, rendered, versions)
         with self._lock:
-            self._state = _State(objects, metrics, lists, errors)
+            self._state = state
 
     def _run(self) -> None:
         while not self._stop.wait(self.interval):
