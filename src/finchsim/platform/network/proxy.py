@@ -101,7 +101,11 @@ class ServiceProxy:
         self._loop = loop
         self._thread = threading.Thread(target=loop.run_forever, name="service-proxy", daemon=True)
         self._thread.start()
-        self._call(self._apply(self._source.snapshot()))
+        try:
+            self._call(self._apply(self._source.snapshot()))
+        except BaseException:
+            self.stop()
+            raise
         self._ticker = self._call(self._start_ticker())
 
     def stop(self) -> None:
@@ -168,13 +172,15 @@ class ServiceProxy:
 
     async def _apply(self, snap: Snapshot) -> None:
         wanted: dict[tuple[str, int], Frontend] = {}
+        endpoints: dict[EndpointKey, list[tuple[str, int]]] = {}
         for front in snap.frontends:
             if front.protocol != "TCP":
                 continue
             eps = [ep for ep in snap.endpoints.get(front.key, []) if _is_loopback(ep[0])]
-            self._endpoints[front.key] = eps
+            endpoints[front.key] = eps
             if eps:
                 wanted[(front.cluster_ip, front.port)] = front
+        self._endpoints = endpoints
         for addr in [a for a in self._servers if a not in wanted]:
             self._servers.pop(addr)[1].close()  # established connections carry on
         for addr, front in wanted.items():
