@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import random
 import socket
-import socketserver
-import threading
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -17,6 +15,7 @@ import pytest
 from finchsim.platform.network import CallableSource, Frontend, ServiceProxy, Snapshot
 from finchsim.platform.network.proxy import ProxyError, require_loopback
 from finchsim.platform.network.sources import KubernetesSource
+from tests.integration.network.support import Backend, free_port, greeting
 
 pytestmark = pytest.mark.integration
 
@@ -26,38 +25,6 @@ OCTET = random.randint(100, 250)  # keeps this run's addresses apart from other 
 CLUSTER_IP = f"127.96.{OCTET}.10"
 CLIENT_A = f"127.0.{OCTET}.20"
 CLIENT_B = f"127.0.{OCTET}.21"
-
-
-class _Echo(socketserver.BaseRequestHandler):
-    def handle(self) -> None:
-        server: Any = self.server
-        self.request.sendall(f"{server.name} {self.client_address[0]}\n".encode())
-        try:
-            while data := self.request.recv(4096):
-                self.request.sendall(data)
-        except ConnectionResetError:
-            pass  # the proxy reset the connection: what a partition with reject does
-
-
-class Backend(socketserver.ThreadingTCPServer):
-    daemon_threads = True
-    allow_reuse_address = True
-
-    def __init__(self, ip: str, name: str) -> None:
-        super().__init__((ip, 0), _Echo)
-        self.name = name
-        threading.Thread(target=self.serve_forever, daemon=True).start()
-
-    @property
-    def endpoint(self) -> tuple[str, int]:
-        host, port = self.server_address[:2]
-        return (str(host), int(port))
-
-
-def free_port(ip: str) -> int:
-    with socket.socket() as s:
-        s.bind((ip, 0))
-        return int(s.getsockname()[1])
 
 
 class World:
@@ -93,16 +60,6 @@ def world(backends: list[Backend]) -> Iterator[tuple[World, ServiceProxy]]:
 
 def connect(port: int, source: str = CLIENT_A, timeout: float = 2.0) -> socket.socket:
     return socket.create_connection((CLUSTER_IP, port), timeout=timeout, source_address=(source, 0))
-
-
-def greeting(sock: socket.socket) -> str:
-    data = b""
-    while not data.endswith(b"\n"):
-        chunk = sock.recv(100)
-        if not chunk:
-            raise ConnectionError(f"closed after {data!r}")
-        data += chunk
-    return data.decode().strip()
 
 
 def echo(sock: socket.socket, text: str) -> str:
