@@ -32,8 +32,6 @@ import contextlib
 import functools
 import ipaddress
 import itertools
-import socket
-import struct
 import threading
 from collections import Counter
 from collections.abc import Coroutine
@@ -42,11 +40,11 @@ from typing import Any, Literal, TypeVar
 
 from finchsim.errors import PlatformError
 from finchsim.platform.network.endpoints import EndpointKey, Frontend
+from finchsim.platform.network.relay import pump, reset
 from finchsim.platform.network.sources import EndpointSource, Snapshot
 
 Mode = Literal["drop", "reject"]
 LOOPBACK = ipaddress.ip_network("127.0.0.0/8")
-_CHUNK = 65536
 T = TypeVar("T")
 
 
@@ -215,9 +213,9 @@ class ServiceProxy:
             server.close()
         self._servers.clear()
         for conn in list(self._conns):
-            _reset(conn.client)
+            reset(conn.client)
             if conn.upstream is not None:
-                _reset(conn.upstream)
+                reset(conn.upstream)
         others = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
         for task in others:
             task.cancel()
@@ -234,9 +232,9 @@ class ServiceProxy:
                 continue
             current = self._mode(conn.source, conn.key)
             if current == "reject":
-                _reset(conn.client)
+                reset(conn.client)
                 if conn.upstream is not None:
-                    _reset(conn.upstream)
+                    reset(conn.upstream)
             elif current == "drop":
                 conn.flowing.clear()
             else:
@@ -275,7 +273,7 @@ class ServiceProxy:
         svc, mode = _svc(conn.key), self._mode(conn.source, conn.key)
         if mode == "reject":
             self._counts[(svc, "rejected")] += 1
-            return _reset(conn.client)
+            return reset(conn.client)
         if mode == "drop":
             self._counts[(svc, "dropped")] += 1
         else:
@@ -286,7 +284,7 @@ class ServiceProxy:
         endpoints = self._endpoints.get(conn.key) or []
         if not endpoints:
             self._counts[(svc, "no endpoint")] += 1
-            return _reset(conn.client)
+            return reset(conn.client)
         turn = next(self._turns.setdefault(conn.key, itertools.count()))
         ip, port = endpoints[turn % len(endpoints)]
         try:
@@ -297,64 +295,14 @@ class ServiceProxy:
         except (OSError, ProxyError) as exc:
             self._counts[(svc, "endpoint failed")] += 1
             self._errors[f"{svc} {ip}:{port}"] = str(exc)
-            return _reset(conn.client)
+            return reset(conn.client)
         self._counts[(svc, "forwarded")] += 1
         await asyncio.gather(
-            self._pump(conn, reader, conn.upstream, delayed=True),
-            self._pump(conn, up_reader, conn.client, delayed=False),
+            pump(
+                reader, conn.upstream, conn.flowing, lambda: self._delay_of(conn.source, conn.key)
+            ),
+            pump(up_reader, conn.client, conn.flowing),
         )
-
-    async def _pump(
-        self,
-        conn: _Conn,
-        src: asyncio.StreamReader,
-        dst: asyncio.StreamWriter,
-        *,
-        delayed: bool,
-    ) -> None:
-        """Copy `src` to `dst` until EOF (then half-close `dst`), holding data while the
-        connection is partitioned (drop) and, from the consumer, for its delay."""
-        loop = asyncio.get_running_loop()
-        queue: asyncio.Queue[tuple[float, bytes]] = asyncio.Queue(maxsize=64)
-
-        async def read() -> None:
-            while True:
-                try:
-                    data = await src.read(_CHUNK)
-                except OSError:
-                    data = b""
-                due = loop.time() + (self._delay_of(conn.source, conn.key) if delayed else 0)
-                await queue.put((due, data))
-                if not data:
-                    return
-
-        async def write() -> None:
-            while True:
-                due, data = await queue.get()
-                if (wait := due - loop.time()) > 0:
-                    await asyncio.sleep(wait)
-                await conn.flowing.wait()
-                try:
-                    if not data:
-                        if dst.can_write_eof() and not dst.is_closing():
-                            dst.write_eof()
-                        return
-                    dst.write(data)
-                    await dst.drain()
-                except OSError:
-                    _reset(dst)
-                    return
-
-        await asyncio.gather(read(), write())
-
-
-def _reset(writer: asyncio.StreamWriter) -> None:
-    """Close with a TCP RST (SO_LINGER 0), as a REJECT --reject-with tcp-reset would."""
-    sock = writer.get_extra_info("socket")
-    if sock is not None:
-        with contextlib.suppress(OSError):
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-    writer.transport.abort()
 
 
 def _is_loopback(ip: str) -> bool:
