@@ -13,7 +13,9 @@ from finchsim.platform.local.ingress import (
     endpoint_pairs,
     plan_servers,
     render_config,
+    upstreams_from_endpoints,
 )
+from finchsim.platform.network import ready_endpoints
 from finchsim.platform.topology import Ingress, IngressRule
 
 P = "nginx.ingress.kubernetes.io/"
@@ -128,3 +130,33 @@ def test_bad_cidr_is_refused_and_endpoints_convert() -> None:
         ("127.0.0.1", 5001),
         ("127.0.10.5", 8000),
     ]
+
+
+def test_upstreams_from_the_ready_endpoints_of_step_one() -> None:
+    service = {
+        "metadata": {"name": "backend", "namespace": "ns"},
+        "spec": {
+            "selector": {"app": "b"},
+            "clusterIP": "127.96.0.10",
+            "ports": [{"name": "http", "port": 80, "targetPort": "web"}],
+        },
+    }
+    pod = {
+        "metadata": {"name": "p", "namespace": "ns", "labels": {"app": "b"}},
+        "spec": {"containers": [{"name": "c", "ports": [{"name": "web", "containerPort": 8000}]}]},
+        "status": {
+            "phase": "Running",
+            "podIP": "127.0.10.5",
+            "conditions": [{"type": "Ready", "status": "True"}],
+        },
+    }
+    endpoints = ready_endpoints([service], [pod])
+    by_name = Ingress("a", (IngressRule("a", "backend", "http"),), {})
+    by_number = Ingress("b", (IngressRule("b", "backend", 80),), {})
+    unknown = Ingress("c", (IngressRule("c", "nothing", 80),), {})
+    got = upstreams_from_endpoints([by_name, by_number, unknown], [service], endpoints, "ns")
+    assert got == {
+        "backend-http": [("127.0.10.5", 8000)],
+        "backend-80": [("127.0.10.5", 8000)],
+        "nothing-80": [],
+    }

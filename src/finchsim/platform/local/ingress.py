@@ -30,7 +30,9 @@ newest copies found, see each comment):
 
 Also: `ssl-redirect` (308 to https) where the host has TLS, `force-ssl-redirect` anywhere; HSTS on
 https responses; CORS; `auth-type: basic`; an upstream per Service port with only *ready*
-endpoints (an empty one answers 503 like ingress-nginx's default backend). Load balancing is
+endpoints as (ip, port) (an empty one answers 503 like ingress-nginx's default backend):
+today's platform passes its 127.0.0.1:<host port> ones (`endpoint_pairs`), a platform with pod
+IPs the ready endpoints of `finchsim.platform.network` (`upstreams_from_endpoints`). Load balancing is
 round robin (ingress-nginx's default; its `ewma` is not emulated).
 """
 
@@ -41,9 +43,11 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from jinja2 import Environment, PackageLoader, StrictUndefined
 
+from finchsim.platform.network.endpoints import Endpoints, as_dict
 from finchsim.platform.topology import Ingress
 
 PREFIX = "nginx.ingress.kubernetes.io/"
@@ -196,6 +200,34 @@ def plan_servers(
 
 def upstream_name(service: str, port: int | str) -> str:
     return f"{service}-{port}".replace(".", "_")
+
+
+def upstreams_from_endpoints(
+    ingresses: Sequence[Ingress], services: Sequence[Any], endpoints: Endpoints, namespace: str
+) -> dict[str, list[tuple[str, int]]]:
+    """`render_config`'s upstreams from `finchsim.platform.network.ready_endpoints`: each
+    Ingress backend (a Service port by number or by name, resolved through the Service) to its
+    ready (pod IP, target port) pairs; a backend whose Service or port is unknown gets none
+    (ingress-nginx answers 503 for it)."""
+    ports: dict[tuple[str, str], int] = {}
+    for raw in services:
+        svc = as_dict(raw)
+        meta = svc.get("metadata") or {}
+        if meta.get("namespace", "default") != namespace:
+            continue
+        for port in (svc.get("spec") or {}).get("ports") or []:
+            ports[(meta["name"], str(port["port"]))] = int(port["port"])
+            if port.get("name"):
+                ports[(meta["name"], port["name"])] = int(port["port"])
+    out = {}
+    for ing in ingresses:
+        for rule in ing.rules:
+            number = ports.get((rule.service, str(rule.port)))
+            key = (namespace, rule.service, number) if number is not None else None
+            out[upstream_name(rule.service, rule.port)] = (
+                list(endpoints.get(key, [])) if key else []
+            )
+    return out
 
 
 def endpoint_pairs(endpoints: Sequence[str]) -> list[tuple[str, int]]:
