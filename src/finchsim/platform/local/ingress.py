@@ -1,39 +1,39 @@
 """The local platform's ingress: plain nginx configured the way ingress-nginx would be.
 
 From the Ingress objects and the controller ConfigMap it renders what ingress-nginx renders for
-the features Finch uses. Sources read (kubernetes/ingress-nginx, through the code search's stored
-copies; the store does not hold them at the `controller-v1.15.1` commit itself, so these are the
-newest copies found, see each comment):
-- `internal/ingress/annotations/ratelimit/main.go`: `defBurst = 5` (l. 35), `defSharedSize = 5`
-  (l. 39, megabytes per zone), `limit-whitelist` an alias of `limit-allowlist` (l. 142-143);
-  `Parse` makes one zone per annotation set (`<ns>_<ingress>_<uid>` + `_rps`, `_rpm`, `_conn`)
-  with `Burst = limit x limit-burst-multiplier`, so `limit-rps` and `limit-rpm` together give
-  two zones and two `limit_req` lines;
-- `internal/ingress/controller/template/template.go`: `buildRateLimitZones` renders
-  `limit_conn_zone $limit_<id> zone=<name>_conn:5m;` and `limit_req_zone $limit_<id>
-  zone=<name>_rpm:5m rate=<n>r/m;` (`..._rps ... r/s`); `buildRateLimit` renders, in this
-  order, `limit_conn <zone> <n>;`, then `limit_req zone=<rps> burst=<b> nodelay;`, then the rpm
-  one;
-- `rootfs/etc/nginx/template/nginx.tmpl`: per rate limit, `geo $remote_addr $whitelist_<id>
-  { default 0; <cidr> 1; }` and `map $whitelist_<id> $limit_<id> { 0 $binary_remote_addr;
-  1 ""; }` (an empty key is never limited: that is how the allowlist exempts); with
-  `use-forwarded-headers`, `real_ip_header X-Forwarded-For; real_ip_recursive on;` and one
-  `set_real_ip_from` per `proxy-real-ip-cidr` (default `0.0.0.0/0`, config.go `defIPCIDR`): every
-  hop is trusted, so the client is the *leftmost* X-Forwarded-For address;
-  `whitelist-source-range` renders `allow <cidr>; ... deny all;` in the location (403);
-  `limit_req_status` / `limit_conn_status` from `limit-req-status-code` /
-  `limit-conn-status-code` (default 503);
-- `internal/ingress/controller/controller.go` `createServers`/`getBackendServers`: one server
-  per host; each Ingress adds its paths as locations with its own annotations; a path already
-  configured for the host by an earlier Ingress is kept ("Location ... already configured for
-  server"), Ingresses taken in creation order (here: manifest order).
+the features Finch uses. Sources read in kubernetes/ingress-nginx with the code search; its
+stored copies are not tied to the `controller-v1.15.1` tag (none is stored at that release's
+changelog commit c70804f, and the Go module proxy does not serve the tag), so each item names the
+copy read: "store #<id>" is the search index's file id, a commit is the one it reported.
+- `internal/ingress/annotations/ratelimit/main.go` (store #1591863317, the `limit-allowlist`
+  era): `defBurst = 5` (l. 35), `defSharedSize = 5` (l. 39, megabytes per zone), `limit-whitelist`
+  an alias of `limit-allowlist` (l. 142-143); `Parse` makes the zones `<ns>_<ingress>_<uid>` +
+  `_conn`, `_rps`, `_rpm`, each with `Burst = limit x limit-burst-multiplier`, so `limit-rps` and
+  `limit-rpm` together give two zones and two `limit_req` lines;
+- `internal/ingress/controller/template/template.go` (store #333789827): `buildRateLimitZones`
+  renders `limit_conn_zone $limit_<id> zone=<name>_conn:<size>m;` and `limit_req_zone
+  $limit_<id> zone=<name>_rpm:<size>m rate=<n>r/m;` (`_rps ... r/s`); `buildRateLimit` renders,
+  in this order, `limit_conn <zone> <n>;`, `limit_req zone=<rps> burst=<b> nodelay;`, then rpm;
+- `rootfs/etc/nginx/template/nginx.tmpl` (store #11209626400): per rate limit `geo $remote_addr
+  $whitelist_<id> { default 0; <cidr> 1; }` and `map $whitelist_<id> $limit_<id> { 0
+  $binary_remote_addr; 1 ""; }` (an empty key is never limited: that is how the allowlist
+  exempts; newer copies may spell it `allowlist`); `whitelist-source-range` as `allow <cidr>;
+  ... deny all;` in the location (403). Commit f3e609a: with `use-forwarded-headers`,
+  `real_ip_header <forwarded-for-header>; real_ip_recursive on;` and one `set_real_ip_from` per
+  `proxy-real-ip-cidr` (default `0.0.0.0/0`, config.go `defIPCIDR`): every hop is trusted, so the
+  client is the *leftmost* X-Forwarded-For address; `limit_req_status` and `limit_conn_status`
+  from `limit-req-status-code` / `limit-conn-status-code` (503 when unset, nginx's default too);
+- `internal/ingress/controller/controller.go` (store #11053103472): one server per host; each
+  Ingress adds its paths as locations with its own annotations (`locationApplyAnnotations`); a
+  path the host already has is kept ("Location %q already configured for server %q"). The order
+  ingress-nginx takes Ingresses in was not re-checked: here, manifest order.
 
-Also: `ssl-redirect` (308 to https) where the host has TLS, `force-ssl-redirect` anywhere; HSTS on
-https responses; CORS; `auth-type: basic`; an upstream per Service port with only *ready*
-endpoints as (ip, port) (an empty one answers 503 like ingress-nginx's default backend):
-today's platform passes its 127.0.0.1:<host port> ones (`endpoint_pairs`), a platform with pod
-IPs the ready endpoints of `finchsim.platform.network` (`upstreams_from_endpoints`). Load balancing is
-round robin (ingress-nginx's default; its `ewma` is not emulated).
+Also (not re-checked against that source): `ssl-redirect` (308 to https) where the host has TLS,
+`force-ssl-redirect` anywhere; HSTS on https responses; CORS; `auth-type: basic`. Each upstream
+holds a Service port's *ready* endpoints as (ip, port) (none: 503, like ingress-nginx's default
+backend): today's platform passes its 127.0.0.1:<host port> ones (`endpoint_pairs`), a platform
+with pod IPs the ready endpoints of `finchsim.platform.network` (`upstreams_from_endpoints`).
+Load balancing is round robin (ingress-nginx's default; its `ewma` is not emulated).
 """
 
 from __future__ import annotations
