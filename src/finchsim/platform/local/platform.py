@@ -36,6 +36,7 @@ from finchsim.platform.local import cgroups as cg
 from finchsim.platform.local.controller import Controller
 from finchsim.platform.local.ingress import (
     ControllerSettings,
+    endpoint_pairs,
     plan_servers,
     render_config,
     upstream_name,
@@ -106,7 +107,7 @@ class LocalPlatform(Platform):
         self.ports: dict[str, int] = {}
         self.snapshot_value = Snapshot(time.time())
         self._metrics_server: object | None = None
-        self._upstreams: dict[str, list[str]] = {}
+        self._upstreams: dict[str, list[tuple[str, int]]] = {}
         self.cgroup_support: cg.CgroupSupport | None = None
 
     # -- up / down ---------------------------------------------------------------------------
@@ -218,21 +219,18 @@ class LocalPlatform(Platform):
                 path = self.run_dir / f"{name}.htpasswd"
                 write_private(path, data["auth"], owner=NGINX_WORKER_USER)
                 auth_files[name] = str(path)
-        servers, zones = plan_servers(list(topo.ingresses.values()), auth_files)
+        servers, rate_limits = plan_servers(
+            list(topo.ingresses.values()), auth_files, topo.namespace
+        )
         settings = ControllerSettings.from_configmap(
             topo.config.get("ingress-nginx-controller", {})
         )
-        upstreams = {}
-        for ing in topo.ingresses.values():
-            for rule in ing.rules:
-                upstreams[upstream_name(rule.service, rule.port)] = self.controller.endpoints(
-                    rule.service
-                )
+        upstreams = self._ingress_upstreams()
         self._upstreams = upstreams
         ingress_dir = self.run_dir / "ingress"
         return render_config(
             servers=servers,
-            zones=zones,
+            rate_limits=rate_limits,
             upstreams=upstreams,
             settings=settings,
             http_port=self.ports["http"],
@@ -241,6 +239,15 @@ class LocalPlatform(Platform):
             cert=ingress_dir / "tls.crt",
             key=ingress_dir / "tls.key",
         )
+
+    def _ingress_upstreams(self) -> dict[str, list[tuple[str, int]]]:
+        """Each Ingress backend's ready endpoints as (ip, port): here 127.0.0.1:<host port>."""
+        assert self.controller is not None
+        return {
+            upstream_name(r.service, r.port): endpoint_pairs(self.controller.endpoints(r.service))
+            for ing in self.controller.topology.ingresses.values()
+            for r in ing.rules
+        }
 
     def _start_ingress(self) -> None:
         ingress_dir = self.run_dir / "ingress"
@@ -287,13 +294,7 @@ class LocalPlatform(Platform):
 
     def _sync_ingress(self) -> None:
         """Rewrite the upstreams when the set of ready endpoints changed; nginx reloads on HUP."""
-        assert self.controller is not None
-        topo = self.controller.topology
-        current = {
-            upstream_name(r.service, r.port): self.controller.endpoints(r.service)
-            for ing in topo.ingresses.values()
-            for r in ing.rules
-        }
+        current = self._ingress_upstreams()
         if current == self._upstreams or self.ingress is None:
             return
         (self.run_dir / "ingress" / "nginx.conf").write_text(self._ingress_config())
