@@ -26,7 +26,7 @@ REFRESH_SECONDS = 1.0
 def view(platform: Platform, events: list[str], title: str) -> Group:
     """One frame: workloads with ready/desired and where their pods run, HPAs, nodes."""
     table = Table(title=title, expand=False)
-    for col in ("workload", "ready/desired", "pods (node)"):
+    for col in ("workload", "ready/desired", "pods (node)", "restarts", "waiting"):
         table.add_column(col)
     try:
         components, pods, hpas, nodes = (
@@ -41,10 +41,17 @@ def view(platform: Platform, events: list[str], title: str) -> Group:
         mine = [p for p in pods if p.owner == c.name and p.namespace == c.namespace]
         per_node = Counter(p.node or "Pending" for p in mine)
         style = "green" if c.ready >= c.desired else "yellow"
+        restarts = sum(cs.restarts for p in mine for cs in p.containers)
+        # Why containers are not running: CrashLoopBackOff, ImagePullBackOff, OOMKilled, ...
+        reasons = Counter(
+            cs.reason for p in mine for cs in p.containers if cs.reason and not cs.ready
+        )
         table.add_row(
             c.name,
             Text(f"{c.ready}/{c.desired}", style=style),
             ", ".join(f"{n}x {k}" for k, n in sorted(per_node.items())),
+            str(restarts) if restarts else "",
+            Text(", ".join(f"{n}x {r}" for r, n in sorted(reasons.items())), style="red"),
         )
     lines = [
         f"{h.name}: {h.current}→{h.desired} "

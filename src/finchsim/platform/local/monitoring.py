@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterable
 from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -145,6 +146,10 @@ class LocalMonitoring:
                             },
                         }
                     )
+        self.write_target_list(targets)
+
+    def write_target_list(self, targets: list[dict[str, Any]]) -> None:
+        """Prometheus' file_sd targets of the pods (rewritten only when they changed)."""
         path = self.dir / "prometheus" / "targets.json"
         text = json.dumps(targets, indent=1)
         if path.read_text() != text:

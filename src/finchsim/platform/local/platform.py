@@ -34,6 +34,7 @@ from finchsim.platform.base import (
 )
 from finchsim.platform.local import cgroups as cg
 from finchsim.platform.local.controller import Controller
+from finchsim.platform.local.edge import NGINX_WORKER_USER
 from finchsim.platform.local.ingress import (
     ControllerSettings,
     endpoint_pairs,
@@ -60,10 +61,6 @@ from finchsim.project import Project
 # The pod's terminationGracePeriodSeconds default (core/v1 defaults.go).
 DEFAULT_GRACE_PERIOD = 30
 OWNER_KIND = {"ReplicaSet": "Deployment"}  # the local platform has no ReplicaSet objects
-
-
-# nginx started as root runs its workers as `nobody` (its compiled-in default user).
-NGINX_WORKER_USER = "nobody"
 
 
 class LocalPlatform(Platform):

@@ -174,7 +174,7 @@ class ServiceProxy:
         for front in snap.frontends:
             if front.protocol != "TCP":
                 continue
-            eps = [ep for ep in snap.endpoints.get(front.key, []) if _is_loopback(ep[0])]
+            eps = [ep for ep in snap.endpoints.get(front.key, []) if is_loopback(ep[0])]
             endpoints[front.key] = eps
             if eps:
                 wanted[(front.cluster_ip, front.port)] = front
@@ -305,7 +305,7 @@ class ServiceProxy:
         )
 
 
-def _is_loopback(ip: str) -> bool:
+def is_loopback(ip: str) -> bool:
     try:
         return ipaddress.ip_address(ip) in LOOPBACK
     except ValueError:
