@@ -33,7 +33,8 @@ ALLOWED_INSIDE = {
     "finchsim.platform.kubernetes": ("platform", "kubernetes"),
     "finchsim.platform.providers": ("platform", "providers"),
 }
-PROVIDERS_MAY_USE = ("finchsim.platform.kubernetes",)
+# The local provider runs its pods and its edge with the local machinery (processes, nginx).
+PROVIDERS_MAY_USE = ("finchsim.platform.kubernetes", "finchsim.platform.local")
 # A platform's settings model is an input model (like finchsim.inputs): validate reads it.
 INPUT_MODELS = ("finchsim.platform.local.settings", "finchsim.platform.providers.kwok_settings")
 

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from finchsim.platform.local.edge import NGINX_WORKER_USER
+from finchsim.platform.local.ingress import NGINX_WORKER_USER
 from finchsim.platform.local.platform import LocalPlatform
 from finchsim.project import Project
 from tests.integration.platform.support import get

@@ -51,6 +51,9 @@ from finchsim.platform.network.endpoints import Endpoints, as_dict
 from finchsim.platform.topology import Ingress
 
 PREFIX = "nginx.ingress.kubernetes.io/"
+# nginx started as root runs its workers as `nobody` (its compiled-in default user): files
+# they read at request time (htpasswd) must be theirs.
+NGINX_WORKER_USER = "nobody"
 DEFAULT_BURST_MULTIPLIER = 5  # ratelimit/main.go defBurst
 ZONE_SIZE_MB = 5  # ratelimit/main.go defSharedSize
 DEFAULT_LIMIT_STATUS = 503

@@ -34,8 +34,8 @@ from finchsim.platform.base import (
 )
 from finchsim.platform.local import cgroups as cg
 from finchsim.platform.local.controller import Controller
-from finchsim.platform.local.edge import NGINX_WORKER_USER
 from finchsim.platform.local.ingress import (
+    NGINX_WORKER_USER,
     ControllerSettings,
     endpoint_pairs,
     plan_servers,

@@ -24,6 +24,7 @@ from typing import Any
 from finchsim.platform.exporters.kube_state import KubeStateExporter
 from finchsim.platform.kubernetes.client import Clients
 from finchsim.platform.local.ingress import (
+    NGINX_WORKER_USER,
     ControllerSettings,
     plan_servers,
     render_config,
@@ -41,8 +42,6 @@ from finchsim.platform.secrets import write_private
 from finchsim.platform.topology import build_topology
 from finchsim.project import Project
 
-# nginx started as root runs its workers as `nobody` (its compiled-in default user).
-NGINX_WORKER_USER = "nobody"
 CONTROLLER_SETTINGS = "ingress-nginx-controller"  # the ConfigMap ingress-nginx reads
 METRICS_PORT_NAMES = ("metrics", "http")  # a container port Prometheus scrapes /metrics on
 NO_METRICS_IMAGES = ("finch-sim/finch-frontend",)  # nginx serving the SPA: no /metrics
