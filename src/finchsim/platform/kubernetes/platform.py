@@ -292,11 +292,11 @@ class KubernetesPlatform(Platform):
 
     def ingress_url(self, host: str) -> str:
         self.require(Capability.INGRESS)
-        raise PlatformError(f"the {self.name} provider has no ingress data plane")
+        return self.provider.ingress_url(host)
 
     def prometheus_url(self) -> str:
         self.require(Capability.PROMETHEUS)
-        raise PlatformError(f"the {self.name} provider runs no Prometheus")
+        return self.provider.prometheus_url()
 
     def kubeconfig(self) -> Path:
         if self._kubeconfig is None:

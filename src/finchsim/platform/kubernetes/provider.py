@@ -62,6 +62,14 @@ class Provider(ABC):
         its output. Only a provider whose pods it runs itself (Capability.EXEC) can."""
         raise PlatformError(f"the {self.name} platform cannot exec")
 
+    def ingress_url(self, host: str) -> str:
+        """The loopback URL of the Ingress for `host` (Capability.INGRESS)."""
+        raise PlatformError(f"the {self.name} platform has no ingress data plane")
+
+    def prometheus_url(self) -> str:
+        """The loopback URL of the Prometheus scraping the cluster (Capability.PROMETHEUS)."""
+        raise PlatformError(f"the {self.name} platform runs no Prometheus")
+
     @abstractmethod
     def delete(self, clients: Clients | None) -> None:
         """Remove what `create` and `prepare` made. Idempotent; safe after a failed create."""
