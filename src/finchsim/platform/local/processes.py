@@ -236,15 +236,16 @@ def spawn(
     log_path: Path,
     user: str | None = None,
     cgroup_procs: Sequence[Path] = (),
+    ids: tuple[int, int] | None = None,
 ) -> Proc:
     """Start `argv` in its own session/process group with stdout+stderr appended to `log_path`,
     dying with the harness (PDEATHSIG). `env` is the complete environment. `user` runs it as that
-    OS user with its primary group (needs root). `cgroup_procs` are `cgroup.procs` files the child
-    joins before exec (`ContainerCgroup.procs_files`), so no descendant is forked outside its
-    limits. Raises OSError/SubprocessError if it cannot start."""
+    OS user with its primary group (needs root); `ids` runs it as that (uid, gid) instead, as a
+    container's `runAsUser`/`runAsGroup` (no supplementary groups). `cgroup_procs` are
+    `cgroup.procs` files the child joins before exec (`ContainerCgroup.procs_files`), so no
+    descendant is forked outside its limits. Raises OSError/SubprocessError if it cannot start."""
     log_path.parent.mkdir(parents=True, exist_ok=True)
     parent, files = os.getpid(), list(cgroup_procs)
-    ids = None
     if user is not None:
         entry = pwd.getpwnam(user)  # KeyError here rather than an opaque preexec_fn error
         ids = (entry.pw_uid, entry.pw_gid)

@@ -1,0 +1,140 @@
+"""finch's kubelet against the real control plane: nodes, pods as real processes on their own
+loopback addresses, the real controllers acting on what it reports."""
+
+from __future__ import annotations
+
+import ipaddress
+import urllib.request
+from typing import Any
+
+import pytest
+
+from finchsim.platform.kubernetes.client import Clients
+from tests.kubelet.conftest import NS, wait_for
+
+pytestmark = pytest.mark.kwok
+
+RESTRICTED = {
+    "allowPrivilegeEscalation": False,
+    "capabilities": {"drop": ["ALL"]},
+    "runAsNonRoot": True,
+    "runAsUser": 65534,
+    "runAsGroup": 65534,
+    "seccompProfile": {"type": "RuntimeDefault"},
+}
+
+
+def deployment(
+    name: str, command: list[str], image: str = "python:3.12", **extra: Any
+) -> dict[str, Any]:
+    container = {
+        "name": "main",
+        "image": image,
+        "command": command,
+        "env": [{"name": "POD_IP", "valueFrom": {"fieldRef": {"fieldPath": "status.podIP"}}}],
+        "ports": [{"containerPort": 8080, "name": "http"}],
+        "resources": {
+            "requests": {"cpu": "100m", "memory": "64Mi"},
+            "limits": {"cpu": "500m", "memory": "128Mi"},
+        },
+        "securityContext": RESTRICTED,
+        **extra,
+    }
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": name, "namespace": NS},
+        "spec": {
+            "replicas": 1,
+            "selector": {"matchLabels": {"app": name}},
+            "template": {
+                "metadata": {"labels": {"app": name}},
+                "spec": {"containers": [container], "terminationGracePeriodSeconds": 5},
+            },
+        },
+    }
+
+
+SERVE = ["python3", "-m", "http.server", "8080", "--bind", "$(POD_IP)"]
+
+
+def pods_of(api: Clients, app: str) -> list[Any]:
+    return [
+        p
+        for p in api.core.list_namespaced_pod(NS, label_selector=f"app={app}").items
+        if p.metadata.deletion_timestamp is None
+    ]
+
+
+def ready_pod(api: Clients, app: str) -> Any:
+    for pod in pods_of(api, app):
+        conditions = {c.type: c.status for c in pod.status.conditions or []}
+        if conditions.get("Ready") == "True":
+            return pod
+    return None
+
+
+def test_nodes_register_ready_with_loopback_addresses(api: Clients) -> None:
+    nodes = api.core.list_node().items
+    assert len(nodes) == 3, [n.metadata.name for n in nodes]
+    for node in nodes:
+        ready = {c.type: c.status for c in node.status.conditions}["Ready"]
+        address = {a.type: a.address for a in node.status.addresses}["InternalIP"]
+        print(node.metadata.name, ready, address, node.metadata.labels)
+        assert ready == "True"
+        assert ipaddress.ip_address(address).is_loopback
+        assert node.status.daemon_endpoints.kubelet_endpoint.port > 0
+        assert node.metadata.labels["topology.kubernetes.io/zone"].startswith("zone-")
+        lease = api.coordination.read_namespaced_lease(node.metadata.name, "kube-node-lease")
+        assert lease.spec.holder_identity == node.metadata.name
+
+
+def test_deployment_pod_served_on_its_own_loopback_address(api: Clients) -> None:
+    api.apps.create_namespaced_deployment(
+        NS,
+        deployment(
+            "web",
+            SERVE,
+            readinessProbe={"httpGet": {"path": "/", "port": "http"}, "periodSeconds": 1},
+        ),
+    )
+    pod = wait_for("the web pod Ready", lambda: ready_pod(api, "web"), timeout=60)
+    ip = pod.status.pod_ip
+    print("pod", pod.metadata.name, "on", pod.spec.node_name, "ip", ip, "host", pod.status.host_ip)
+    assert ipaddress.ip_address(ip).is_loopback and ip != "127.0.0.1"
+    assert pod.status.host_ip.startswith("127.0.10.")
+    with urllib.request.urlopen(f"http://{ip}:8080/", timeout=5) as resp:
+        assert resp.status == 200
+    status = pod.status.container_statuses[0]
+    assert status.state.running is not None and status.ready
+
+
+def test_deleted_pod_replaced_by_the_replicaset_controller(api: Clients) -> None:
+    before = wait_for("the web pod Ready", lambda: ready_pod(api, "web"), timeout=60)
+    api.core.delete_namespaced_pod(before.metadata.name, NS)
+    # Our kubelet stops the containers within the grace, then removes the object.
+    wait_for(
+        "the old pod gone",
+        lambda: (
+            before.metadata.name
+            not in [p.metadata.name for p in api.core.list_namespaced_pod(NS).items]
+        ),
+        timeout=30,
+    )
+    after = wait_for(
+        "a replacement Ready",
+        lambda: (
+            (p := ready_pod(api, "web")) is not None and p.metadata.uid != before.metadata.uid and p
+        ),
+        timeout=60,
+    )
+    print(
+        "before",
+        before.metadata.name,
+        before.status.pod_ip,
+        "after",
+        after.metadata.name,
+        after.status.pod_ip,
+    )
+    with urllib.request.urlopen(f"http://{after.status.pod_ip}:8080/", timeout=5) as resp:
+        assert resp.status == 200
