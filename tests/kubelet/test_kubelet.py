@@ -4,12 +4,14 @@ loopback addresses, the real controllers acting on what it reports."""
 from __future__ import annotations
 
 import ipaddress
+import subprocess
 import urllib.request
 from typing import Any
 
 import pytest
+from kubernetes.client.exceptions import ApiException
 
-from finchsim.platform.kubernetes.client import Clients
+from finchsim.platform.kubernetes.client import Clients, api_message
 from tests.kubelet.conftest import NS, wait_for
 
 pytestmark = pytest.mark.kwok
@@ -138,3 +140,100 @@ def test_deleted_pod_replaced_by_the_replicaset_controller(api: Clients) -> None
     )
     with urllib.request.urlopen(f"http://{after.status.pod_ip}:8080/", timeout=5) as resp:
         assert resp.status == 200
+
+
+def _container_status(api: Clients, app: str) -> Any:
+    pods = pods_of(api, app)
+    if not pods or not pods[0].status.container_statuses:
+        return None
+    return pods[0].status.container_statuses[0]
+
+
+def test_crashing_container_backs_off_growing(api: Clients) -> None:
+    api.apps.create_namespaced_deployment(
+        NS, deployment("crash", ["python3", "-c", "import sys; print('bye'); sys.exit(3)"])
+    )
+    seen: list[str] = []
+
+    def backoff(seconds: int) -> Any:
+        status = _container_status(api, "crash")
+        waiting = status and status.state.waiting
+        if waiting and waiting.reason == "CrashLoopBackOff":
+            if waiting.message not in seen:
+                seen.append(waiting.message)
+            return f"back-off {seconds}s" in waiting.message and status
+        return None
+
+    first = wait_for("back-off 10s", lambda: backoff(10), timeout=60)
+    second = wait_for("back-off 20s", lambda: backoff(20), timeout=60)
+    print("restarts", first.restart_count, "->", second.restart_count, "messages", seen)
+    assert second.restart_count > first.restart_count >= 2  # the first restart was immediate
+    assert second.last_state.terminated.exit_code == 3
+    assert second.last_state.terminated.reason == "Error"
+
+
+def test_unknown_image_waits_in_image_pull_back_off(api: Clients) -> None:
+    api.apps.create_namespaced_deployment(
+        NS, deployment("noimage", ["serve"], image="example.com/nothing:1.0")
+    )
+    reasons: list[tuple[str, str]] = []
+
+    def reason(wanted: str) -> Any:
+        status = _container_status(api, "noimage")
+        waiting = status and status.state.waiting
+        if waiting:
+            if (waiting.reason, waiting.message) not in reasons:
+                reasons.append((waiting.reason, waiting.message))
+            return waiting.reason == wanted and waiting
+        return None
+
+    pulled = wait_for("ErrImagePull", lambda: reason("ErrImagePull"), timeout=60, every=0.1)
+    backoff = wait_for("ImagePullBackOff", lambda: reason("ImagePullBackOff"), timeout=60)
+    print(reasons)
+    assert "example.com/nothing:1.0" in pulled.message
+    assert backoff.message == 'Back-off pulling image "example.com/nothing:1.0"'
+    assert _container_status(api, "noimage").restart_count == 0
+
+
+def test_pod_violating_restricted_is_rejected_by_admission(api: Clients) -> None:
+    body = {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": "privileged", "namespace": NS},
+        "spec": {"containers": [{"name": "main", "image": "python:3.12"}]},
+    }
+    with pytest.raises(ApiException) as caught:
+        api.core.create_namespaced_pod(NS, body)
+    message = api_message(caught.value)
+    print(message)
+    assert caught.value.status == 403
+    assert message.startswith(
+        'pods "privileged" is forbidden: violates PodSecurity "restricted:latest"'
+    )
+    assert "must set securityContext.runAsNonRoot=true" in message
+
+
+def test_metrics_server_scrapes_the_kubelet(api: Clients) -> None:
+    pod = wait_for("the web pod Ready", lambda: ready_pod(api, "web"), timeout=60)
+
+    def metrics() -> Any:
+        try:
+            return api.custom.get_namespaced_custom_object(
+                "metrics.k8s.io", "v1beta1", NS, "pods", pod.metadata.name
+            )
+        except ApiException:
+            return None
+
+    found = wait_for("metrics of the web pod", metrics, timeout=120, every=2)
+    print(found)
+    usage = found["containers"][0]["usage"]
+    assert found["containers"][0]["name"] == "main"
+    assert usage["memory"].endswith("Ki") and int(usage["memory"][:-2]) > 1000
+    top = subprocess.run(
+        ["kubectl", "--kubeconfig", str(api.kubeconfig), "top", "pod", "-n", NS, pod.metadata.name],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    print(top.stdout)
+    assert pod.metadata.name in top.stdout
