@@ -76,6 +76,20 @@ def ready_pod(api: Clients, app: str) -> Any:
     return None
 
 
+def web(api: Clients) -> Any:
+    """The `web` Deployment (made once per module), and its first Ready pod."""
+    if not api.apps.list_namespaced_deployment(NS, field_selector="metadata.name=web").items:
+        api.apps.create_namespaced_deployment(
+            NS,
+            deployment(
+                "web",
+                SERVE,
+                readinessProbe={"httpGet": {"path": "/", "port": "http"}, "periodSeconds": 1},
+            ),
+        )
+    return wait_for("the web pod Ready", lambda: ready_pod(api, "web"), timeout=60)
+
+
 def test_nodes_register_ready_with_loopback_addresses(api: Clients) -> None:
     nodes = api.core.list_node().items
     assert len(nodes) == 3, [n.metadata.name for n in nodes]
@@ -92,15 +106,7 @@ def test_nodes_register_ready_with_loopback_addresses(api: Clients) -> None:
 
 
 def test_deployment_pod_served_on_its_own_loopback_address(api: Clients) -> None:
-    api.apps.create_namespaced_deployment(
-        NS,
-        deployment(
-            "web",
-            SERVE,
-            readinessProbe={"httpGet": {"path": "/", "port": "http"}, "periodSeconds": 1},
-        ),
-    )
-    pod = wait_for("the web pod Ready", lambda: ready_pod(api, "web"), timeout=60)
+    pod = web(api)
     ip = pod.status.pod_ip
     print("pod", pod.metadata.name, "on", pod.spec.node_name, "ip", ip, "host", pod.status.host_ip)
     assert ipaddress.ip_address(ip).is_loopback and ip != "127.0.0.1"
@@ -112,7 +118,7 @@ def test_deployment_pod_served_on_its_own_loopback_address(api: Clients) -> None
 
 
 def test_deleted_pod_replaced_by_the_replicaset_controller(api: Clients) -> None:
-    before = wait_for("the web pod Ready", lambda: ready_pod(api, "web"), timeout=60)
+    before = web(api)
     api.core.delete_namespaced_pod(before.metadata.name, NS)
     # Our kubelet stops the containers within the grace, then removes the object.
     wait_for(
@@ -214,7 +220,7 @@ def test_pod_violating_restricted_is_rejected_by_admission(api: Clients) -> None
 
 
 def test_metrics_server_scrapes_the_kubelet(api: Clients) -> None:
-    pod = wait_for("the web pod Ready", lambda: ready_pod(api, "web"), timeout=60)
+    pod = web(api)
 
     def metrics() -> Any:
         try:
@@ -237,3 +243,29 @@ def test_metrics_server_scrapes_the_kubelet(api: Clients) -> None:
     )
     print(top.stdout)
     assert pod.metadata.name in top.stdout
+
+
+def test_failed_node_goes_not_ready_and_its_pods_stop(up: Any, api: Clients) -> None:
+    pod = web(api)
+    node = pod.spec.node_name
+    up.fail_node(node)
+
+    def condition() -> Any:
+        ready = {c.type: c for c in api.core.read_node(node).status.conditions}["Ready"]
+        return ready.status == "Unknown" and ready
+
+    ready = wait_for(f"{node} NotReady", condition, timeout=90, every=1)
+    taints = [t.key for t in api.core.read_node(node).spec.taints or []]
+    print(node, ready.status, ready.reason, ready.message, taints)
+    assert ready.reason == "NodeStatusUnknown"
+    assert "node.kubernetes.io/unreachable" in taints
+    with pytest.raises(OSError):
+        urllib.request.urlopen(f"http://{pod.status.pod_ip}:8080/", timeout=2)
+    up.recover_node(node)
+
+    def back() -> Any:
+        ready = {c.type: c for c in api.core.read_node(node).status.conditions}["Ready"]
+        return ready.status == "True" and ready
+
+    wait_for(f"{node} Ready again", back, timeout=60, every=1)
+    wait_for("web Ready again", lambda: ready_pod(api, "web"), timeout=90)

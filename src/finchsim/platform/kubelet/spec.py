@@ -38,20 +38,24 @@ class PodPlan:
     containers: tuple[Container, ...]
     restart_policy: str
     grace: int
-    ids: dict[str, tuple[int, int] | None]  # container -> (uid, gid) it runs as
+    ids: dict[str, tuple[int, ...] | None]  # container -> (uid, gid, *groups) it runs as
     volumes: dict[str, dict[str, Any]]  # volume name -> its spec
     fs_group: int | None
     images: dict[str, str]
 
 
-def _ids(pod: dict[str, Any], container: dict[str, Any]) -> tuple[int, int] | None:
-    """runAsUser/runAsGroup, the container's over the pod's; None: as the kubelet itself runs
-    (only root can become another user)."""
-    merged = {**(pod.get("securityContext") or {}), **(container.get("securityContext") or {})}
+def _ids(pod: dict[str, Any], container: dict[str, Any]) -> tuple[int, ...] | None:
+    """(runAsUser, runAsGroup, fsGroup and supplementalGroups), the container's settings over
+    the pod's; None: as the kubelet itself runs (only root can become another user)."""
+    pod_context = pod.get("securityContext") or {}
+    merged = {**pod_context, **(container.get("securityContext") or {})}
     user = merged.get("runAsUser")
     if user is None or os.geteuid() != 0:
         return None
-    return int(user), int(merged.get("runAsGroup", user))
+    groups = [int(g) for g in pod_context.get("supplementalGroups") or []]
+    if pod_context.get("fsGroup") is not None:
+        groups.insert(0, int(pod_context["fsGroup"]))
+    return (int(user), int(merged.get("runAsGroup", user)), *groups)
 
 
 def plan(pod: dict[str, Any]) -> PodPlan:
