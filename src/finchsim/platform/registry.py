@@ -1,4 +1,4 @@
-"""Every platform by name: `--platform local|kwok|context`.
+"""Every platform by name: `--platform local|kwok|kubelet|context`.
 
 The registry is an explicit dict of factories (no discovery magic); an unknown name fails
 listing the valid ones. Only this module and the CLI import platform implementations: the rest
