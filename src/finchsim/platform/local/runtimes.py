@@ -215,7 +215,7 @@ def postgres_exporter(container: Container, pod: PodEnv) -> Launch:
     listen = pod.ports[next(iter(container.ports.values()))]
     for key, value in list(env.items()):
         env[key] = re.sub(
-            r"(127\.0\.0\.1|localhost):5432", f"127.0.0.1:{pod.ports.get(5432, 5432)}", value
+            r"(127\.0\.0\.1|localhost):5432", f"{pod.ip}:{pod.ports.get(5432, 5432)}", value
         )
     return Launch(
         ["prometheus-postgres-exporter", f"--web.listen-address={pod.ip}:{listen}"],
@@ -229,6 +229,7 @@ def redis_exporter(container: Container, pod: PodEnv) -> Launch:
     listen = pod.ports[next(iter(container.ports.values()))]
     addr = env.get("REDIS_ADDR", "redis://127.0.0.1:6379")
     addr = re.sub(r":6379\b", f":{pod.ports.get(6379, 6379)}", addr)
+    addr = re.sub(r"//(127\.0\.0\.1|localhost):", f"//{pod.ip}:", addr)  # same pod: its address
     # The password stays in the environment (REDIS_PASSWORD), off the command line.
     args = [
         "prometheus-redis-exporter",
