@@ -81,6 +81,8 @@ def test_sigkill_then_down_leaves_nothing(tmp_path: Path) -> None:
     finally:
         os.kill(child.pid, signal.SIGKILL)
         child.wait(timeout=30)
+        if child.stdout is not None:
+            child.stdout.close()
     # The pods' processes die with the kubelet's thread that forked them.
     for record in pods.values():
         wait_for(f"pod process {record['pid']} gone", lambda r=record: not _alive(r["pid"]), 10)
