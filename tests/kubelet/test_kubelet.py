@@ -269,3 +269,42 @@ def test_failed_node_goes_not_ready_and_its_pods_stop(up: Any, api: Clients) -> 
 
     wait_for(f"{node} Ready again", back, timeout=60, every=1)
     wait_for("web Ready again", lambda: ready_pod(api, "web"), timeout=90)
+
+
+BURN = ["python3", "-c", "import time\nwhile True:\n    time.sleep(0)"]
+
+
+def test_real_hpa_scales_on_measured_cpu(api: Clients) -> None:
+    """A container spinning on its 500m limit (request 100m) is at ~500% of its request: the
+    real HPA scales its Deployment out on the usage our kubelet measured."""
+    api.apps.create_namespaced_deployment(NS, deployment("burn", BURN))
+    api.autoscaling.create_namespaced_horizontal_pod_autoscaler(
+        NS,
+        {
+            "metadata": {"name": "burn"},
+            "spec": {
+                "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "burn"},
+                "minReplicas": 1,
+                "maxReplicas": 2,
+                "metrics": [
+                    {
+                        "type": "Resource",
+                        "resource": {
+                            "name": "cpu",
+                            "target": {"type": "Utilization", "averageUtilization": 70},
+                        },
+                    }
+                ],
+            },
+        },
+    )
+
+    def scaled() -> Any:
+        hpa = api.autoscaling.read_namespaced_horizontal_pod_autoscaler_status("burn", NS)
+        current = hpa.status.current_metrics or []
+        return (hpa.status.desired_replicas or 0) >= 2 and (hpa.status, current)
+
+    status, metrics = wait_for("the HPA to scale burn out", scaled, timeout=180, every=2)
+    print(status.desired_replicas, metrics)
+    assert metrics[0].resource.current.average_utilization > 70
+    api.apps.delete_namespaced_deployment("burn", NS)
