@@ -36,9 +36,9 @@ from finchsim.platform.podspec import Probe
 CONFIG_RETRY = 2.0
 
 
-def reachable(program: str, ids: tuple[int, ...]) -> bool:
-    """Whether (uid, gid, *groups) can execute `program` and everything it resolves through
-    (by the permission bits of each directory on the way and of the file)."""
+def reachable(program: str, ids: tuple[int, ...], depth: int = 0) -> bool:
+    """Whether (uid, gid, *groups) can execute `program`, its `#!` interpreter and everything
+    they resolve through (by the permission bits of each directory on the way and the file)."""
     path = shutil.which(program) or program
     uid, groups = ids[0], set(ids[1:])
     target = Path(os.path.realpath(path))
@@ -55,6 +55,12 @@ def reachable(program: str, ids: tuple[int, ...]) -> bool:
             bit = stat.S_IXOTH
         if not st.st_mode & bit:
             return False
+    with contextlib.suppress(OSError):
+        with target.open("rb") as fh:
+            head = fh.readline(256)
+        if head.startswith(b"#!") and depth < 2:
+            interpreter = head[2:].decode(errors="replace").split()
+            return not interpreter or reachable(interpreter[0], ids, depth + 1)
     return True
 
 
