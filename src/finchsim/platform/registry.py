@@ -1,4 +1,4 @@
-"""Every platform by name: `--platform local|kwok|context`.
+"""Every platform by name: `--platform local|kwok|kubelet|context`.
 
 The registry is an explicit dict of factories (no discovery magic); an unknown name fails
 listing the valid ones. Only this module and the CLI import platform implementations: the rest
@@ -67,6 +67,22 @@ def _kwok(opts: PlatformOptions) -> Platform:
     )
 
 
+def _kubelet(opts: PlatformOptions) -> Platform:
+    """Experimental: the real control plane with finch's kubelet running real processes."""
+    from finchsim.platform.controlplane import controlplane_binaries
+    from finchsim.platform.kubernetes.platform import KubernetesPlatform
+    from finchsim.platform.local.settings import load_settings
+    from finchsim.platform.providers.local import LocalProvider
+
+    project = opts.project
+    path = opts.settings or project.cluster / "local" / "platform.yaml"
+    settings = load_settings(path, project.rel(path))
+    storage = load_file(project, project.cluster / "kwok" / "storage.yaml")
+    binaries = controlplane_binaries(project).by_name()
+    provider = LocalProvider(settings, binaries, storage, project.root)
+    return KubernetesPlatform(project, opts.overlay, provider, _objects(opts, False), log=opts.log)
+
+
 def _context(opts: PlatformOptions) -> Platform:
     from finchsim.platform.kubernetes.platform import KubernetesPlatform
     from finchsim.platform.providers.context import ContextProvider
@@ -81,6 +97,7 @@ def _context(opts: PlatformOptions) -> Platform:
 PLATFORMS: dict[str, Callable[[PlatformOptions], Platform]] = {
     "local": _local,
     "kwok": _kwok,
+    "kubelet": _kubelet,
     "context": _context,
 }
 
@@ -169,6 +186,11 @@ def cleanup(project: Project, state: dict[str, Any]) -> None:
             from finchsim.platform.providers import kwok
 
             kwok.cleanup(provider_state, controlplane_binaries(project).by_name())
+        elif platform == "kubelet":
+            from finchsim.platform.controlplane import controlplane_binaries
+            from finchsim.platform.providers import local
+
+            local.cleanup(provider_state, controlplane_binaries(project).by_name())
         elif platform == "context":
             from finchsim.platform.providers import context
 

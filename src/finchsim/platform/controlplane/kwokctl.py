@@ -113,15 +113,22 @@ def _args(values: Mapping[str, str]) -> list[dict[str, Any]]:
 
 
 # Flags kwokctl itself passes, so ours must replace its value rather than be appended.
-OVERRIDDEN = ("manage-all-nodes", "metric-resolution")
+OVERRIDDEN = ("manage-all-nodes", "metric-resolution", "kubelet-preferred-address-types")
 
 
 def kwokctl_config(
-    binaries: Mapping[str, Path], timings: ControlPlaneTimings, *, controllers: bool = True
+    binaries: Mapping[str, Path],
+    timings: ControlPlaneTimings,
+    *,
+    controllers: bool = True,
+    extra_flags: Mapping[str, Mapping[str, str]] | None = None,
+    load_model: bool = True,
 ) -> list[dict[str, Any]]:
     """The documents of a kwokctl `--config` file for a binary-runtime cluster on 127.0.0.1:
     the whole control plane with metrics-server and the load model's usage, or (controllers
-    False) etcd and kube-apiserver alone, for checking objects."""
+    False) etcd and kube-apiserver alone, for checking objects. `extra_flags` adds (or
+    replaces) component flags, by component name; `load_model` False leaves out kwok's usage
+    expressions (nodes that run real processes measure their own)."""
     options: dict[str, Any] = {
         "runtime": "binary",
         "bindAddress": "127.0.0.1",
@@ -173,6 +180,8 @@ def kwokctl_config(
             "default-unreachable-toleration-seconds": str(timings.unreachable_toleration),
         },
     }
+    for component, values in (extra_flags or {}).items():
+        flags[component] = {**flags.get(component, {}), **values}
     docs: list[dict[str, Any]] = [
         {
             "apiVersion": KWOKCTL_API,
@@ -183,7 +192,7 @@ def kwokctl_config(
             ],
         }
     ]
-    if controllers:
+    if controllers and load_model:
         docs.append(usage_config())
     return docs
 

@@ -71,6 +71,7 @@ class LocalPostgres:
         port: int | None = None,
         settings: dict[str, str] | None = None,
         bin_dir: Path = PG_BIN,
+        host: str = "127.0.0.1",
     ) -> None:
         self.directory = Path(directory).resolve()
         self.data = self.directory / "data"
@@ -79,7 +80,7 @@ class LocalPostgres:
         self.port = port or free_port()
         self.settings = dict(settings or {})
         self.params = PostgresParams(
-            "127.0.0.1", self.port, dbname, user, password or secrets.token_hex(16)
+            host, self.port, dbname, user, password or secrets.token_hex(16)
         )
         self.proc: Proc | None = None
         self._os_user = SUPERUSER if os.geteuid() == 0 else None
@@ -137,7 +138,7 @@ class LocalPostgres:
         argv = [
             str(self.bin_dir / "psql"),
             "-h",
-            "127.0.0.1",
+            self.params.host,
             "-p",
             str(self.port),
             "-U",
@@ -201,7 +202,7 @@ class LocalPostgres:
         if not (self.data / "PG_VERSION").exists():
             self._initdb()
         settings = {
-            "listen_addresses": "127.0.0.1",
+            "listen_addresses": self.params.host,
             "unix_socket_directories": "",
             "port": str(self.port),
             **self.settings,

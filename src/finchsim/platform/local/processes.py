@@ -209,7 +209,7 @@ class Proc:
 
 
 def _child_setup(
-    parent_pid: int, cgroup_procs: Sequence[Path], ids: tuple[int, int] | None
+    parent_pid: int, cgroup_procs: Sequence[Path], ids: tuple[int, ...] | None
 ) -> None:
     """Runs in the child between fork and exec. Order matters: join the cgroups while still root
     (cgroup.procs is root-owned), then drop to `user`, then set PDEATHSIG (prctl(2): any change
@@ -219,7 +219,7 @@ def _child_setup(
         with open(procs_file, "w") as fh:
             fh.write(str(os.getpid()))
     if ids is not None:
-        os.setgroups([])
+        os.setgroups(list(ids[2:]))
         os.setgid(ids[1])
         os.setuid(ids[0])
     if _LIBC.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) != 0:
@@ -236,15 +236,16 @@ def spawn(
     log_path: Path,
     user: str | None = None,
     cgroup_procs: Sequence[Path] = (),
+    ids: tuple[int, ...] | None = None,
 ) -> Proc:
     """Start `argv` in its own session/process group with stdout+stderr appended to `log_path`,
     dying with the harness (PDEATHSIG). `env` is the complete environment. `user` runs it as that
-    OS user with its primary group (needs root). `cgroup_procs` are `cgroup.procs` files the child
-    joins before exec (`ContainerCgroup.procs_files`), so no descendant is forked outside its
-    limits. Raises OSError/SubprocessError if it cannot start."""
+    OS user with its primary group (needs root); `ids` runs it as (uid, gid, *groups) instead, as a
+    container's `runAsUser`/`runAsGroup` with `fsGroup`/`supplementalGroups`. `cgroup_procs` are
+    `cgroup.procs` files the child joins before exec (`ContainerCgroup.procs_files`), so no
+    descendant is forked outside its limits. Raises OSError/SubprocessError if it cannot start."""
     log_path.parent.mkdir(parents=True, exist_ok=True)
     parent, files = os.getpid(), list(cgroup_procs)
-    ids = None
     if user is not None:
         entry = pwd.getpwnam(user)  # KeyError here rather than an opaque preexec_fn error
         ids = (entry.pw_uid, entry.pw_gid)

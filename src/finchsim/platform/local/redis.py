@@ -52,6 +52,7 @@ class LocalRedis:
         maxmemory: str | None = None,
         port: int | None = None,
         binary: str = "redis-server",
+        host: str = "127.0.0.1",
     ) -> None:
         self.directory = Path(directory).resolve()
         self.log = self.directory / "redis.log"
@@ -59,12 +60,12 @@ class LocalRedis:
         self.maxmemory_policy = maxmemory_policy
         self.appendonly = appendonly
         self.maxmemory = maxmemory
-        self.params = RedisParams("127.0.0.1", port or free_port(), password)
+        self.params = RedisParams(host, port or free_port(), password)
         self.proc: Proc | None = None
 
     def _write_config(self) -> Path:
         lines = [
-            "bind 127.0.0.1",
+            f"bind {self.params.host}",
             f"port {self.params.port}",
             "protected-mode yes",
             "daemonize no",
@@ -88,7 +89,7 @@ class LocalRedis:
         request = _command("AUTH", self.params.password) if self.params.password else b""
         request += _command("PING")
         try:
-            with socket.create_connection(("127.0.0.1", self.params.port), timeout) as sock:
+            with socket.create_connection((self.params.host, self.params.port), timeout) as sock:
                 sock.sendall(request)
                 reply = b""
                 while b"PONG" not in reply and b"-" not in reply:

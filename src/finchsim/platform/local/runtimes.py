@@ -11,6 +11,7 @@ listing the known ones):
                               with a `command` (the backup Job's script), that script, with the
                               PostgreSQL client tools on PATH
     redis                     redis-server with the manifest's args
+    python                    the command, with this machine's python3 (standard library)
     */postgres-exporter       Debian's prometheus-postgres-exporter
     */redis_exporter          Debian's prometheus-redis-exporter
 
@@ -50,6 +51,10 @@ class PodEnv:
     services: dict[str, dict[int, int]]  # Service name -> {service port -> local port}
     project_root: Path
     extra_env: dict[str, str] = field(default_factory=dict)
+    # The pod's own address (finch's kubelet gives each pod a loopback address of its own) and
+    # the Services' addresses (their cluster IPs there); 127.0.0.1 for the emulated platform.
+    ip: str = "127.0.0.1"
+    service_hosts: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -72,7 +77,7 @@ def localize_env(container: Container, pod: PodEnv) -> dict[str, str]:
     for key, value in list(env.items()):
         name = value.split(".")[0]
         if value in hosts and key.endswith("_HOST"):
-            env[key] = "127.0.0.1"
+            env[key] = pod.service_hosts.get(name, "127.0.0.1")
             port_key = key[: -len("_HOST")] + "_PORT"
             if port_key in env and env[port_key].isdigit():
                 env[port_key] = str(pod.services[name].get(int(env[port_key]), env[port_key]))
@@ -82,10 +87,10 @@ def localize_env(container: Container, pod: PodEnv) -> dict[str, str]:
         own_port = key.endswith("PORT") and value.isdigit() and int(value) in pod.ports
         if own_port and not _is_service_port(key, env, pod):
             env[key] = str(pod.ports[int(value)])
-        if value == "0.0.0.0":  # "every interface" in a pod: loopback only here
-            env[key] = "127.0.0.1"
+        if value == "0.0.0.0":  # "every interface" in a pod: its loopback address only here
+            env[key] = pod.ip
         if value.startswith("0.0.0.0:") and value[8:].isdigit() and int(value[8:]) in pod.ports:
-            env[key] = f"127.0.0.1:{pod.ports[int(value[8:])]}"
+            env[key] = f"{pod.ip}:{pod.ports[int(value[8:])]}"
     env.update(pod.extra_env)
     env.setdefault("PATH", IMAGE_PATH)  # what a container image's PATH would hold
     return env
@@ -98,7 +103,7 @@ def localize_args(words: tuple[str, ...], env: dict[str, str], pod: PodEnv) -> l
         word = _expand(word, env)
         word = re.sub(
             r"0\.0\.0\.0:(\d+)",
-            lambda m: f"127.0.0.1:{pod.ports.get(int(m.group(1)), int(m.group(1)))}",
+            lambda m: f"{pod.ip}:{pod.ports.get(int(m.group(1)), int(m.group(1)))}",
             word,
         )
         out.append(_paths(word, pod))
@@ -110,7 +115,8 @@ def _expand(text: str, env: dict[str, str]) -> str:
 
 
 def _is_service_port(key: str, env: dict[str, str], pod: PodEnv) -> bool:
-    return key.endswith("_PORT") and env.get(key[: -len("_PORT")] + "_HOST") == "127.0.0.1"
+    host = env.get(key[: -len("_PORT")] + "_HOST")
+    return key.endswith("_PORT") and (host == "127.0.0.1" or host in pod.service_hosts.values())
 
 
 def _paths(text: str, pod: PodEnv) -> str:
@@ -144,7 +150,7 @@ def frontend(container: Container, pod: PodEnv) -> Launch:
     root = pod.project_root / "cluster" / "workload" / "frontend"
     listen = pod.ports[next(iter(container.ports.values()))]
     values = {
-        "FINCH_LISTEN_ADDRESS": "127.0.0.1",
+        "FINCH_LISTEN_ADDRESS": pod.ip,
         "FINCH_LISTEN_PORT": str(listen),
         "FINCH_STATIC_ROOT": str(_image_copy(root / "dist", pod.pod_dir / "html")),
         "FINCH_RUN_DIR": str(pod.pod_dir),
@@ -209,10 +215,10 @@ def postgres_exporter(container: Container, pod: PodEnv) -> Launch:
     listen = pod.ports[next(iter(container.ports.values()))]
     for key, value in list(env.items()):
         env[key] = re.sub(
-            r"(127\.0\.0\.1|localhost):5432", f"127.0.0.1:{pod.ports.get(5432, 5432)}", value
+            r"(127\.0\.0\.1|localhost):5432", f"{pod.ip}:{pod.ports.get(5432, 5432)}", value
         )
     return Launch(
-        ["prometheus-postgres-exporter", f"--web.listen-address=127.0.0.1:{listen}"],
+        ["prometheus-postgres-exporter", f"--web.listen-address={pod.ip}:{listen}"],
         env,
         pod.pod_dir,
     )
@@ -223,13 +229,28 @@ def redis_exporter(container: Container, pod: PodEnv) -> Launch:
     listen = pod.ports[next(iter(container.ports.values()))]
     addr = env.get("REDIS_ADDR", "redis://127.0.0.1:6379")
     addr = re.sub(r":6379\b", f":{pod.ports.get(6379, 6379)}", addr)
+    addr = re.sub(r"//(127\.0\.0\.1|localhost):", f"//{pod.ip}:", addr)  # same pod: its address
     # The password stays in the environment (REDIS_PASSWORD), off the command line.
     args = [
         "prometheus-redis-exporter",
-        f"-web.listen-address=127.0.0.1:{listen}",
+        f"-web.listen-address={pod.ip}:{listen}",
         f"-redis.addr={addr}",
     ]
     return Launch(args, env, pod.pod_dir)
+
+
+def python(container: Container, pod: PodEnv) -> Launch:
+    """The `python` image: its command run by this machine's Python 3 (not the harness's
+    virtualenv: an image's Python has only the standard library)."""
+    env = localize_env(container, pod)
+    argv = localize_args(container.command + container.args, env, pod)
+    if not argv:
+        argv = ["python3"]
+    if argv[0] in ("python", "python3", "/usr/local/bin/python", "/usr/bin/python3"):
+        argv[0] = shutil.which("python3", path=IMAGE_PATH) or "/usr/bin/python3"
+    elif argv[0] in _SHELLS:
+        argv[0] = "/bin/bash"
+    return Launch(argv, env, pod.pod_dir)
 
 
 RUNTIMES: dict[str, Callable[[Container, PodEnv], Launch]] = {
@@ -239,6 +260,7 @@ RUNTIMES: dict[str, Callable[[Container, PodEnv], Launch]] = {
     "redis": redis,
     "postgres-exporter": postgres_exporter,
     "redis_exporter": redis_exporter,
+    "python": python,
 }
 
 

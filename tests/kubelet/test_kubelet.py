@@ -1,0 +1,310 @@
+"""finch's kubelet against the real control plane: nodes, pods as real processes on their own
+loopback addresses, the real controllers acting on what it reports."""
+
+from __future__ import annotations
+
+import ipaddress
+import subprocess
+import urllib.request
+from typing import Any
+
+import pytest
+from kubernetes.client.exceptions import ApiException
+
+from finchsim.platform.kubernetes.client import Clients, api_message
+from tests.kubelet.conftest import NS, wait_for
+
+pytestmark = pytest.mark.kwok
+
+RESTRICTED = {
+    "allowPrivilegeEscalation": False,
+    "capabilities": {"drop": ["ALL"]},
+    "runAsNonRoot": True,
+    "runAsUser": 65534,
+    "runAsGroup": 65534,
+    "seccompProfile": {"type": "RuntimeDefault"},
+}
+
+
+def deployment(
+    name: str, command: list[str], image: str = "python:3.12", **extra: Any
+) -> dict[str, Any]:
+    container = {
+        "name": "main",
+        "image": image,
+        "command": command,
+        "env": [{"name": "POD_IP", "valueFrom": {"fieldRef": {"fieldPath": "status.podIP"}}}],
+        "ports": [{"containerPort": 8080, "name": "http"}],
+        "resources": {
+            "requests": {"cpu": "100m", "memory": "64Mi"},
+            "limits": {"cpu": "500m", "memory": "128Mi"},
+        },
+        "securityContext": RESTRICTED,
+        **extra,
+    }
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": name, "namespace": NS},
+        "spec": {
+            "replicas": 1,
+            "selector": {"matchLabels": {"app": name}},
+            "template": {
+                "metadata": {"labels": {"app": name}},
+                "spec": {"containers": [container], "terminationGracePeriodSeconds": 5},
+            },
+        },
+    }
+
+
+SERVE = ["python3", "-m", "http.server", "8080", "--bind", "$(POD_IP)"]
+
+
+def pods_of(api: Clients, app: str) -> list[Any]:
+    return [
+        p
+        for p in api.core.list_namespaced_pod(NS, label_selector=f"app={app}").items
+        if p.metadata.deletion_timestamp is None
+    ]
+
+
+def ready_pod(api: Clients, app: str) -> Any:
+    for pod in pods_of(api, app):
+        conditions = {c.type: c.status for c in pod.status.conditions or []}
+        if conditions.get("Ready") == "True":
+            return pod
+    return None
+
+
+def web(api: Clients) -> Any:
+    """The `web` Deployment (made once per module), and its first Ready pod."""
+    if not api.apps.list_namespaced_deployment(NS, field_selector="metadata.name=web").items:
+        api.apps.create_namespaced_deployment(
+            NS,
+            deployment(
+                "web",
+                SERVE,
+                readinessProbe={"httpGet": {"path": "/", "port": "http"}, "periodSeconds": 1},
+            ),
+        )
+    return wait_for("the web pod Ready", lambda: ready_pod(api, "web"), timeout=60)
+
+
+def test_nodes_register_ready_with_loopback_addresses(api: Clients) -> None:
+    nodes = api.core.list_node().items
+    assert len(nodes) == 3, [n.metadata.name for n in nodes]
+    for node in nodes:
+        ready = {c.type: c.status for c in node.status.conditions}["Ready"]
+        address = {a.type: a.address for a in node.status.addresses}["InternalIP"]
+        print(node.metadata.name, ready, address, node.metadata.labels)
+        assert ready == "True"
+        assert ipaddress.ip_address(address).is_loopback
+        assert node.status.daemon_endpoints.kubelet_endpoint.port > 0
+        assert node.metadata.labels["topology.kubernetes.io/zone"].startswith("zone-")
+        lease = api.coordination.read_namespaced_lease(node.metadata.name, "kube-node-lease")
+        assert lease.spec.holder_identity == node.metadata.name
+
+
+def test_deployment_pod_served_on_its_own_loopback_address(api: Clients) -> None:
+    pod = web(api)
+    ip = pod.status.pod_ip
+    print("pod", pod.metadata.name, "on", pod.spec.node_name, "ip", ip, "host", pod.status.host_ip)
+    assert ipaddress.ip_address(ip).is_loopback and ip != "127.0.0.1"
+    assert pod.status.host_ip.startswith("127.0.10.")
+    with urllib.request.urlopen(f"http://{ip}:8080/", timeout=5) as resp:
+        assert resp.status == 200
+    status = pod.status.container_statuses[0]
+    assert status.state.running is not None and status.ready
+
+
+def test_deleted_pod_replaced_by_the_replicaset_controller(api: Clients) -> None:
+    before = web(api)
+    api.core.delete_namespaced_pod(before.metadata.name, NS)
+    # Our kubelet stops the containers within the grace, then removes the object.
+    wait_for(
+        "the old pod gone",
+        lambda: (
+            before.metadata.name
+            not in [p.metadata.name for p in api.core.list_namespaced_pod(NS).items]
+        ),
+        timeout=30,
+    )
+    after = wait_for(
+        "a replacement Ready",
+        lambda: (
+            (p := ready_pod(api, "web")) is not None and p.metadata.uid != before.metadata.uid and p
+        ),
+        timeout=60,
+    )
+    print(
+        "before",
+        before.metadata.name,
+        before.status.pod_ip,
+        "after",
+        after.metadata.name,
+        after.status.pod_ip,
+    )
+    with urllib.request.urlopen(f"http://{after.status.pod_ip}:8080/", timeout=5) as resp:
+        assert resp.status == 200
+
+
+def _container_status(api: Clients, app: str) -> Any:
+    pods = pods_of(api, app)
+    if not pods or not pods[0].status.container_statuses:
+        return None
+    return pods[0].status.container_statuses[0]
+
+
+def test_crashing_container_backs_off_growing(api: Clients) -> None:
+    api.apps.create_namespaced_deployment(
+        NS, deployment("crash", ["python3", "-c", "import sys; print('bye'); sys.exit(3)"])
+    )
+    seen: list[str] = []
+
+    def backoff(seconds: int) -> Any:
+        status = _container_status(api, "crash")
+        waiting = status and status.state.waiting
+        if waiting and waiting.reason == "CrashLoopBackOff":
+            if waiting.message not in seen:
+                seen.append(waiting.message)
+            return f"back-off {seconds}s" in waiting.message and status
+        return None
+
+    first = wait_for("back-off 10s", lambda: backoff(10), timeout=60)
+    second = wait_for("back-off 20s", lambda: backoff(20), timeout=60)
+    print("restarts", first.restart_count, "->", second.restart_count, "messages", seen)
+    assert second.restart_count > first.restart_count >= 2  # the first restart was immediate
+    assert second.last_state.terminated.exit_code == 3
+    assert second.last_state.terminated.reason == "Error"
+
+
+def test_unknown_image_waits_in_image_pull_back_off(api: Clients) -> None:
+    api.apps.create_namespaced_deployment(
+        NS, deployment("noimage", ["serve"], image="example.com/nothing:1.0")
+    )
+    reasons: list[tuple[str, str]] = []
+
+    def reason(wanted: str) -> Any:
+        status = _container_status(api, "noimage")
+        waiting = status and status.state.waiting
+        if waiting:
+            if (waiting.reason, waiting.message) not in reasons:
+                reasons.append((waiting.reason, waiting.message))
+            return waiting.reason == wanted and waiting
+        return None
+
+    pulled = wait_for("ErrImagePull", lambda: reason("ErrImagePull"), timeout=60, every=0.1)
+    backoff = wait_for("ImagePullBackOff", lambda: reason("ImagePullBackOff"), timeout=60)
+    print(reasons)
+    assert "example.com/nothing:1.0" in pulled.message
+    assert backoff.message == 'Back-off pulling image "example.com/nothing:1.0"'
+    assert _container_status(api, "noimage").restart_count == 0
+
+
+def test_pod_violating_restricted_is_rejected_by_admission(api: Clients) -> None:
+    body = {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": "privileged", "namespace": NS},
+        "spec": {"containers": [{"name": "main", "image": "python:3.12"}]},
+    }
+    with pytest.raises(ApiException) as caught:
+        api.core.create_namespaced_pod(NS, body)
+    message = api_message(caught.value)
+    print(message)
+    assert caught.value.status == 403
+    assert message.startswith(
+        'pods "privileged" is forbidden: violates PodSecurity "restricted:latest"'
+    )
+    assert "must set securityContext.runAsNonRoot=true" in message
+
+
+def test_metrics_server_scrapes_the_kubelet(api: Clients) -> None:
+    pod = web(api)
+
+    def metrics() -> Any:
+        try:
+            return api.custom.get_namespaced_custom_object(
+                "metrics.k8s.io", "v1beta1", NS, "pods", pod.metadata.name
+            )
+        except ApiException:
+            return None
+
+    found = wait_for("metrics of the web pod", metrics, timeout=120, every=2)
+    print(found)
+    usage = found["containers"][0]["usage"]
+    assert found["containers"][0]["name"] == "main"
+    assert usage["memory"].endswith("Ki") and int(usage["memory"][:-2]) > 1000
+    top = subprocess.run(
+        ["kubectl", "--kubeconfig", str(api.kubeconfig), "top", "pod", "-n", NS, pod.metadata.name],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    print(top.stdout)
+    assert pod.metadata.name in top.stdout
+
+
+def test_failed_node_goes_not_ready_and_its_pods_stop(up: Any, api: Clients) -> None:
+    pod = web(api)
+    node = pod.spec.node_name
+    up.fail_node(node)
+
+    def condition() -> Any:
+        ready = {c.type: c for c in api.core.read_node(node).status.conditions}["Ready"]
+        return ready.status == "Unknown" and ready
+
+    ready = wait_for(f"{node} NotReady", condition, timeout=90, every=1)
+    taints = [t.key for t in api.core.read_node(node).spec.taints or []]
+    print(node, ready.status, ready.reason, ready.message, taints)
+    assert ready.reason == "NodeStatusUnknown"
+    assert "node.kubernetes.io/unreachable" in taints
+    with pytest.raises(OSError):
+        urllib.request.urlopen(f"http://{pod.status.pod_ip}:8080/", timeout=2)
+    up.recover_node(node)
+
+    def back() -> Any:
+        ready = {c.type: c for c in api.core.read_node(node).status.conditions}["Ready"]
+        return ready.status == "True" and ready
+
+    wait_for(f"{node} Ready again", back, timeout=60, every=1)
+    wait_for("web Ready again", lambda: ready_pod(api, "web"), timeout=90)
+
+
+BURN = ["python3", "-c", "import time\nwhile True:\n    time.sleep(0)"]
+
+
+def test_real_hpa_scales_on_measured_cpu(api: Clients) -> None:
+    """A container spinning on its 500m limit (request 100m) is at ~500% of its request: the
+    real HPA scales its Deployment out on the usage our kubelet measured."""
+    api.apps.create_namespaced_deployment(NS, deployment("burn", BURN))
+    api.autoscaling.create_namespaced_horizontal_pod_autoscaler(
+        NS,
+        {
+            "metadata": {"name": "burn"},
+            "spec": {
+                "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "burn"},
+                "minReplicas": 1,
+                "maxReplicas": 2,
+                "metrics": [
+                    {
+                        "type": "Resource",
+                        "resource": {
+                            "name": "cpu",
+                            "target": {"type": "Utilization", "averageUtilization": 70},
+                        },
+                    }
+                ],
+            },
+        },
+    )
+
+    def scaled() -> Any:
+        hpa = api.autoscaling.read_namespaced_horizontal_pod_autoscaler_status("burn", NS)
+        current = hpa.status.current_metrics or []
+        return (hpa.status.desired_replicas or 0) >= 2 and (hpa.status, current)
+
+    status, metrics = wait_for("the HPA to scale burn out", scaled, timeout=180, every=2)
+    print(status.desired_replicas, metrics)
+    assert metrics[0].resource.current.average_utilization > 70
+    api.apps.delete_namespaced_deployment("burn", NS)
