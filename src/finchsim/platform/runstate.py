@@ -104,7 +104,9 @@ def holder_alive(state: dict[str, Any]) -> bool:
     except psutil.NoSuchProcess:
         return False
     recorded = state.get("started")
-    return isinstance(recorded, (int, float)) and abs(started - recorded) < 1.0
+    # The same process reads back the same time (boot time + start ticks); another one
+    # started even 10 ms apart does not.
+    return isinstance(recorded, (int, float)) and abs(started - recorded) < 0.005
 
 
 def refuse_if_running(project: Project) -> dict[str, Any] | None:

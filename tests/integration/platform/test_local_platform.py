@@ -218,14 +218,17 @@ def test_second_up_is_refused(platform: LocalPlatform, project: Project) -> None
 
     other = LocalPlatform(project, "production")
     state = json.loads(state_path(project).read_text())
-    state["pid"] = psutil.Process().ppid()  # pretend another live process holds the run
+    parent = psutil.Process().parent()
+    assert parent is not None
+    mine = dict(state)
+    # Pretend another live process holds the run (its pid and start time, as it would record).
+    state.update(pid=parent.pid, started=parent.create_time())
     state_path(project).write_text(json.dumps(state))
     try:
         with pytest.raises(PlatformError, match="already up"):
             other.up()
     finally:
-        state["pid"] = psutil.Process().pid
-        state_path(project).write_text(json.dumps(state))
+        state_path(project).write_text(json.dumps(mine))
 
 
 def test_down_leaves_nothing(project: Project) -> None:
