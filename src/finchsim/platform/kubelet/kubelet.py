@@ -120,8 +120,7 @@ class Kubelet:
             server.stop()
         self.servers.clear()
         self.pool.shutdown()
-        ProcessRegistry.kill_all_recorded(self.config.run_dir)
-        cgroups.cleanup_run(self.config.run_id)
+        cleanup_kubelet(self.config.run_dir, self.config.run_id)
 
     def dead(self) -> str | None:
         if self.failure is not None:
@@ -296,3 +295,10 @@ class Kubelet:
                     if run.running:
                         out.append((worker.plan.namespace, worker.plan.name, run))
         return out
+
+
+def cleanup_kubelet(run_dir: Path, run_id: str) -> None:
+    """After a crash too: kill the process groups recorded in `run_dir` that are still ours
+    (pid with its start time) and remove the run's cgroups."""
+    ProcessRegistry.kill_all_recorded(run_dir)
+    cgroups.cleanup_run(run_id)
