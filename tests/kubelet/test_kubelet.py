@@ -334,3 +334,24 @@ def test_kubelet_endpoint_serves_resource_and_cadvisor_metrics(up: Any, api: Cli
     assert f'pod="{pod.metadata.name}"' in line and " 50000 " in line  # limit 500m
     keys = list(Path(up.kubeconfig()).parents[3].glob("kubelet/pki/kubelet.key"))
     assert keys and oct(keys[0].stat().st_mode & 0o777) == "0o600"
+
+
+def test_kubelet_records_events(api: Clients) -> None:
+    """`kubectl get events` tells what the kubelet did: Started, BackOff (the crashing pod of
+    the test above; made here if that test was not run)."""
+    if not pods_of(api, "crash"):
+        api.apps.create_namespaced_deployment(
+            NS, deployment("crash", ["python3", "-c", "import sys; sys.exit(3)"])
+        )
+
+    def found() -> Any:
+        events = api.core.list_namespaced_event(NS).items
+        mine = {
+            (e.reason, e.type)
+            for e in events
+            if e.source.component == "kubelet" and e.involved_object.name.startswith("crash-")
+        }
+        return {("Started", "Normal"), ("BackOff", "Warning")} <= mine and mine
+
+    mine = wait_for("the kubelet's Started and BackOff events", found, timeout=60, every=1)
+    print(sorted(mine))
