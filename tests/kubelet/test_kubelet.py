@@ -4,8 +4,10 @@ loopback addresses, the real controllers acting on what it reports."""
 from __future__ import annotations
 
 import ipaddress
+import ssl
 import subprocess
 import urllib.request
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -308,3 +310,48 @@ def test_real_hpa_scales_on_measured_cpu(api: Clients) -> None:
     print(status.desired_replicas, metrics)
     assert metrics[0].resource.current.average_utilization > 70
     api.apps.delete_namespaced_deployment("burn", NS)
+
+
+def test_kubelet_endpoint_serves_resource_and_cadvisor_metrics(up: Any, api: Clients) -> None:
+    pod = web(api)
+    node = api.core.read_node(pod.spec.node_name)
+    ip = {a.type: a.address for a in node.status.addresses}["InternalIP"]
+    port = node.status.daemon_endpoints.kubelet_endpoint.port
+    context = ssl.create_default_context()
+    context.check_hostname, context.verify_mode = False, ssl.CERT_NONE  # self-signed
+
+    def get(path: str) -> str:
+        with urllib.request.urlopen(f"https://{ip}:{port}{path}", context=context) as resp:
+            return str(resp.read().decode())
+
+    labels = f'container="main",namespace="{NS}",pod="{pod.metadata.name}"'
+    resource = get("/metrics/resource")
+    cadvisor = get("/metrics/cadvisor")
+    print(resource, cadvisor[:1500], sep="\n")
+    assert f"container_cpu_usage_seconds_total{{{labels}}}" in resource
+    assert "node_memory_working_set_bytes " in resource
+    line = next(x for x in cadvisor.splitlines() if x.startswith("container_spec_cpu_quota{"))
+    assert f'pod="{pod.metadata.name}"' in line and " 50000 " in line  # limit 500m
+    keys = list(Path(up.kubeconfig()).parents[3].glob("kubelet/pki/kubelet.key"))
+    assert keys and oct(keys[0].stat().st_mode & 0o777) == "0o600"
+
+
+def test_kubelet_records_events(api: Clients) -> None:
+    """`kubectl get events` tells what the kubelet did: Started, BackOff (the crashing pod of
+    the test above; made here if that test was not run)."""
+    if not pods_of(api, "crash"):
+        api.apps.create_namespaced_deployment(
+            NS, deployment("crash", ["python3", "-c", "import sys; sys.exit(3)"])
+        )
+
+    def found() -> Any:
+        events = api.core.list_namespaced_event(NS).items
+        mine = {
+            (e.reason, e.type)
+            for e in events
+            if e.source.component == "kubelet" and e.involved_object.name.startswith("crash-")
+        }
+        return {("Started", "Normal"), ("BackOff", "Warning")} <= mine and mine
+
+    mine = wait_for("the kubelet's Started and BackOff events", found, timeout=60, every=1)
+    print(sorted(mine))

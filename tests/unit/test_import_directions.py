@@ -4,8 +4,9 @@
   process it is imported in);
 - analysis and the pure models import neither the platforms, the scenario runner nor the CLI;
 - only the CLI and the platform registry may import a platform implementation
-  (`finchsim.platform.local`, `.kubernetes`, `.providers`); an implementation may import its own
-  package, and a provider the Kubernetes platform it provides for;
+  (`finchsim.platform.local`, `.kubernetes`, `.providers`, `.kubelet`); an implementation may
+  import its own package, a provider the Kubernetes platform it provides for and finch's
+  kubelet, and the kubelet the local launch code and the kubernetes client;
 - only the CLI imports the CLI.
 
 `violations` is the rule; the self-tests feed it modules that break each rule on purpose.
@@ -26,15 +27,22 @@ IMPLEMENTATIONS = (
     "finchsim.platform.local",
     "finchsim.platform.kubernetes",
     "finchsim.platform.providers",
+    "finchsim.platform.kubelet",
 )
 # Who may import which implementation, besides the CLI and the registry.
 ALLOWED_INSIDE = {
     "finchsim.platform.local": ("platform", "local"),
     "finchsim.platform.kubernetes": ("platform", "kubernetes"),
     "finchsim.platform.providers": ("platform", "providers"),
+    "finchsim.platform.kubelet": ("platform", "kubelet"),
 }
-# The local provider runs its pods and its edge with the local machinery (processes, nginx).
-PROVIDERS_MAY_USE = ("finchsim.platform.kubernetes", "finchsim.platform.local")
+# The local provider runs its pods (the kubelet) and its edge with the local machinery.
+PROVIDERS_MAY_USE = (
+    "finchsim.platform.kubernetes",
+    "finchsim.platform.kubelet",
+    "finchsim.platform.local",
+)
+KUBELET_MAY_USE = ("finchsim.platform.local", "finchsim.platform.kubernetes")
 # A platform's settings model is an input model (like finchsim.inputs): validate reads it.
 INPUT_MODELS = ("finchsim.platform.local.settings", "finchsim.platform.providers.kwok_settings")
 
@@ -77,10 +85,12 @@ def violations(rel: tuple[str, ...], names: set[str]) -> list[str]:
                 continue
             own = rel[: len(ALLOWED_INSIDE[impl])] == ALLOWED_INSIDE[impl]
             provider_use = rel[:2] == ("platform", "providers") and impl in PROVIDERS_MAY_USE
+            kubelet_use = rel[:2] == ("platform", "kubelet") and impl in KUBELET_MAY_USE
             if (
                 rel not in (("cli.py",), ("platform", "registry.py"))
                 and not own
                 and not provider_use
+                and not kubelet_use
             ):
                 bad.append(f"{name}: only the CLI and the registry may import {impl}")
         if len(bad) > before:
@@ -124,6 +134,16 @@ def test_import_directions(path: Path) -> None:
             ("platform", "local", "x.py"),
             "import finchsim.platform.providers.kwok\n",
             "only the CLI and the registry may import finchsim.platform.providers",
+        ),
+        (
+            ("platform", "kubelet", "x.py"),
+            "from finchsim.platform.providers import local\n",
+            "only the CLI and the registry may import finchsim.platform.providers",
+        ),
+        (
+            ("platform", "local", "x.py"),
+            "from finchsim.platform.kubelet import Kubelet\n",
+            "only the CLI and the registry may import finchsim.platform.kubelet",
         ),
         (("whatif.py",), "from finchsim.cli import main\n", "only the CLI imports the CLI"),
     ],

@@ -25,6 +25,7 @@ from kubernetes.client.exceptions import ApiException
 
 from finchsim.platform.kubelet.addresses import PodIPs, node_ip
 from finchsim.platform.kubelet.container import ContainerRun
+from finchsim.platform.kubelet.events import EventRecorder
 from finchsim.platform.kubelet.metrics import MetricsServer
 from finchsim.platform.kubelet.node import NodeAgent, NodeSpec
 from finchsim.platform.kubelet.pod import PodWorker
@@ -70,6 +71,7 @@ class Kubelet:
         self.agents: dict[str, NodeAgent] = {}
         self.servers: list[MetricsServer] = []
         self.pool = ProbePool()
+        self.events = EventRecorder(clients)
         self.registry = ProcessRegistry(config.run_dir)
         self.support = cgroups.detect() if config.enforce_limits else None
         self._stop = threading.Event()
@@ -120,8 +122,8 @@ class Kubelet:
             server.stop()
         self.servers.clear()
         self.pool.shutdown()
-        ProcessRegistry.kill_all_recorded(self.config.run_dir)
-        cgroups.cleanup_run(self.config.run_id)
+        self.events.stop()
+        cleanup_kubelet(self.config.run_dir, self.config.run_id)
 
     def dead(self) -> str | None:
         if self.failure is not None:
@@ -220,9 +222,13 @@ class Kubelet:
             self.support,
             self.config.run_id,
             self._record,
+            functools.partial(self._event, pod, p.node),
         )
         self.workers[p.uid] = worker
         return worker
+
+    def _event(self, pod: dict[str, Any], node: str, kind: str, reason: str, text: str) -> None:
+        self.events.record(pod, kind, reason, text, node)
 
     def _record(self, proc: Proc, label: str) -> None:
         self.registry.register(proc, label)
@@ -296,3 +302,10 @@ class Kubelet:
                     if run.running:
                         out.append((worker.plan.namespace, worker.plan.name, run))
         return out
+
+
+def cleanup_kubelet(run_dir: Path, run_id: str) -> None:
+    """After a crash too: kill the process groups recorded in `run_dir` that are still ours
+    (pid with its start time) and remove the run's cgroups."""
+    ProcessRegistry.kill_all_recorded(run_dir)
+    cgroups.cleanup_run(run_id)

@@ -1,7 +1,8 @@
-"""The kubelet's `/metrics/resource` endpoint, as metrics-server 0.8 scrapes it: Prometheus text
-with millisecond timestamps, per node and per container (pkg/kubelet/metrics/collectors/
-resource_metrics.go names). Usage is measured: the container's cgroup where it has one, else
-its process tree from /proc. One TLS server per node, on the node's InternalIP."""
+"""The kubelet's `/metrics/resource` endpoint (and `/metrics/cadvisor`, see cadvisor.py), as
+metrics-server 0.8 scrapes it: Prometheus text with millisecond timestamps, per node and per
+container (the names of pkg/kubelet/metrics/collectors/resource_metrics.go). Usage is measured:
+the container's cgroup where it has one, else its process tree from /proc. One TLS server per
+node, on the node's InternalIP."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from dataclasses import dataclass
 
 import psutil
 
+from finchsim.platform.kubelet import cadvisor
 from finchsim.platform.kubelet.container import ContainerRun
 from finchsim.platform.local.processes import children_map
 
@@ -124,6 +126,9 @@ class MetricsServer:
                     body = render(
                         node_usages(outer.source()), time.time(), outer.overhead()
                     ).encode()
+                    kind = "text/plain; version=0.0.4"
+                elif self.path.split("?")[0] == "/metrics/cadvisor":
+                    body = cadvisor.render(outer.source()).encode()
                     kind = "text/plain; version=0.0.4"
                 elif self.path == "/healthz":
                     body, kind = b"ok", "text/plain"

@@ -7,8 +7,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import shutil
-import stat
 import threading
 import time
 from collections.abc import Callable
@@ -28,40 +26,13 @@ from finchsim.platform.kubelet.spec import (
     volume_dirs,
     with_env,
 )
+from finchsim.platform.kubelet.users import reachable
 from finchsim.platform.local.cgroups import CgroupSupport, ContainerCgroup
 from finchsim.platform.local.processes import Proc, spawn
 from finchsim.platform.local.runtimes import PodEnv, runtime_for
 from finchsim.platform.podspec import Probe
 
 CONFIG_RETRY = 2.0
-
-
-def reachable(program: str, ids: tuple[int, ...], depth: int = 0) -> bool:
-    """Whether (uid, gid, *groups) can execute `program`, its `#!` interpreter and everything
-    they resolve through (by the permission bits of each directory on the way and the file)."""
-    path = shutil.which(program) or program
-    uid, groups = ids[0], set(ids[1:])
-    target = Path(os.path.realpath(path))
-    for item in [*reversed(target.parents), target]:
-        try:
-            st = item.stat()
-        except OSError:
-            return False
-        if st.st_uid == uid:
-            bit = stat.S_IXUSR
-        elif st.st_gid in groups:
-            bit = stat.S_IXGRP
-        else:
-            bit = stat.S_IXOTH
-        if not st.st_mode & bit:
-            return False
-    with contextlib.suppress(OSError):
-        with target.open("rb") as fh:
-            head = fh.readline(256)
-        if head.startswith(b"#!") and depth < 2:
-            interpreter = head[2:].decode(errors="replace").split()
-            return not interpreter or reachable(interpreter[0], ids, depth + 1)
-    return True
 
 
 class PodWorker:
@@ -79,10 +50,12 @@ class PodWorker:
         cgroups: CgroupSupport | None,
         run_id: str,
         on_spawn: Callable[[Proc, str], None],
+        event: Callable[[str, str, str], None] = lambda _kind, _reason, _message: None,
     ) -> None:
         self.pod, self.plan, self.ip, self.host_ip = pod, plan, ip, host_ip
         self.pod_dir, self.claims_dir, self.project_root = pod_dir, claims_dir, project_root
         self.cgroups, self.run_id, self.on_spawn = cgroups, run_id, on_spawn
+        self.event = event  # (Normal|Warning, reason, message): an Event about this pod
         self.start_wall = time.time()
         self.inits = [ContainerRun(c, plan.images[c.name], init=True) for c in plan.inits]
         self.containers = [ContainerRun(c, plan.images[c.name]) for c in plan.containers]
@@ -141,6 +114,14 @@ class PodWorker:
             run.reset_probes()
             run.schedule_restart(now)
             run.waiting = ("CrashLoopBackOff", "")
+            if run.waited > 0:
+                p = self.plan
+                self.event(
+                    "Warning",
+                    "BackOff",
+                    f"Back-off restarting failed container {run.spec.name} in pod "
+                    f"{p.name}_{p.namespace}({p.uid})",
+                )
         if now >= run.next_start:
             self._start(run, now, api)
 
@@ -159,6 +140,10 @@ class PodWorker:
                     f'failed to pull image "{run.image}": {exc.problems[0].message}',
                 )
             )
+            if pulled_before:
+                self.event("Normal", "BackOff", run.waiting[1])
+            else:
+                self.event("Warning", "Failed", f"Failed to pull image: {run.waiting[1]}")
             return
         try:
             raw = self._raw_container(spec.name)
@@ -182,6 +167,8 @@ class PodWorker:
             )
             launch = launcher(with_env(spec, env), pod_env)
         except (ConfigError, PlatformError, OSError) as exc:
+            if run.waiting != ("CreateContainerConfigError", str(exc)):
+                self.event("Warning", "Failed", f"Error: {exc}")
             run.waiting = ("CreateContainerConfigError", str(exc))
             run.next_start = now + CONFIG_RETRY
             return
@@ -224,11 +211,13 @@ class PodWorker:
                 run.proc = start_server(launch, pod_env, procs)
         except (OSError, KeyError, PlatformError) as exc:
             run.waiting = ("CreateContainerError", str(exc))
+            self.event("Warning", "Failed", f"Error: {exc}")
             run.schedule_restart(now)
             return
         run.started_wall, run.started_mono = time.time(), now
         run.container_id = f"finchsim://{run.proc.pid}"
         run.waiting = ("", "")
+        self.event("Normal", "Started", f"Started container {spec.name}")
         self.on_spawn(run.proc, f"{self.plan.namespace}/{self.plan.name}/{spec.name}")
 
     def _raw_container(self, name: str) -> dict[str, Any]:
@@ -278,9 +267,15 @@ class PodWorker:
         state.failures, state.successes = state.failures + 1, 0
         if state.failures < probe.failure_threshold:
             return
+        self.event("Warning", "Unhealthy", f"{kind.capitalize()} probe failed")
         if kind == "readiness":
             state.passed = False
         elif run.proc is not None:  # liveness/startup failed: the kubelet kills the container
+            self.event(
+                "Normal",
+                "Killing",
+                f"Container {run.spec.name} failed {kind} probe, will be restarted",
+            )
             run.proc.terminate(min(self.plan.grace, 5), leader_only=True)
 
     # -- stopping ----------------------------------------------------------------------------
@@ -289,6 +284,9 @@ class PodWorker:
         """Stop every container (SIGTERM to each leader, SIGKILL after `grace`) in a thread;
         `terminated` is set when all are gone."""
         self.terminating = True
+        for run in self.runs():
+            if run.proc is not None:
+                self.event("Normal", "Killing", f"Stopping container {run.spec.name}")
 
         def stop() -> None:
             threads = []

@@ -32,14 +32,12 @@ from finchsim.platform.controlplane.kwokctl import (
     KwokctlCluster,
     kwokctl_config,
 )
-from finchsim.platform.kubelet import Kubelet, KubeletConfig
+from finchsim.platform.kubelet import Kubelet, KubeletConfig, cleanup_kubelet
 from finchsim.platform.kubelet.addresses import SERVICE_RANGE
 from finchsim.platform.kubernetes import provisioner
 from finchsim.platform.kubernetes.apply import apply_objects
 from finchsim.platform.kubernetes.client import Clients, api_message
 from finchsim.platform.kubernetes.provider import KUBERNETES_CAPABILITIES, Provider
-from finchsim.platform.local import cgroups
-from finchsim.platform.local.processes import ProcessRegistry
 from finchsim.platform.local.settings import LocalPlatformSettings
 from finchsim.platform.manifests import Rendered
 from finchsim.platform.providers.kwok import _wait_nodes_schedulable
@@ -190,6 +188,5 @@ def restricted(clients: Clients, namespace: str) -> None:
 def cleanup(state: Mapping[str, Any], binaries: Mapping[str, Path]) -> None:
     """After a crash: kill the kubelet's recorded process groups, remove its cgroups, stop the
     control plane (from `LocalProvider.state`)."""
-    ProcessRegistry.kill_all_recorded(Path(state["kubelet_dir"]))
-    cgroups.cleanup_run(str(state["run_id"]))
+    cleanup_kubelet(Path(state["kubelet_dir"]), str(state["run_id"]))
     KwokctlCluster(str(state["cluster"]), Path(state["workdir"]), binaries).delete()
