@@ -20,6 +20,7 @@ from finchsim.platform.base import Platform
 from finchsim.platform.registry import PlatformOptions, create
 from finchsim.project import Project
 from tests.conftest import REPO
+from tests.kubelet.conftest import settings_file as kubelet_settings_file
 
 NS = "finch-production"
 # Chosen for the tests: short enough to see scale-in, NotReady and evictions in a minute or
@@ -47,13 +48,22 @@ def kwok_settings_file(project: Project, directory: Path, **timings: str) -> Pat
 def bring_up(
     name: str, project: Project, directory: Path, events: list[str], overlay: str = "production"
 ) -> Platform:
-    settings = kwok_settings_file(project, directory) if name == "kwok" else None
+    settings = {
+        "kwok": lambda: kwok_settings_file(project, directory),
+        "kubelet": lambda: kubelet_settings_file(project, directory),
+    }.get(name, lambda: None)()
     platform = create(name, PlatformOptions(project, overlay, log=events.append, settings=settings))
     platform.up(timeout=240)
     return platform
 
 
-@pytest.fixture(scope="module", params=[pytest.param("kwok", marks=pytest.mark.kwok)])
+@pytest.fixture(
+    scope="module",
+    params=[
+        pytest.param("kwok", marks=pytest.mark.kwok),
+        pytest.param("kubelet", marks=pytest.mark.kwok),
+    ],
+)
 def platform(
     request: pytest.FixtureRequest, project: Project, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Platform]:
