@@ -118,24 +118,26 @@ def cmd_kubeconfig(args: argparse.Namespace) -> int:
 
 
 def cmd_simulate(args: argparse.Namespace) -> int:
-    if args.platform == "local":
-        if args.nodes is not None or args.traffic != 1.0:
-            raise InputError(
-                [
-                    Problem(
-                        "--nodes/--traffic",
-                        "",
-                        (
-                            "what-ifs need --platform kwok; the local platform's nodes come from "
-                            "cluster/local/platform.yaml and its traffic from the load profile"
-                        ),
-                    )
-                ]
-            )
-        from finchsim.platform.local.simulate import simulate
+    if args.platform == "kwok":
+        return _simulate_cluster(args)
+    if args.nodes is not None or args.traffic != 1.0:
+        raise InputError(
+            [
+                Problem(
+                    "--nodes/--traffic",
+                    "",
+                    "what-ifs need --platform kwok; elsewhere the nodes are the platform's "
+                    "own (cluster/local/platform.yaml) and the traffic is the load profile's",
+                )
+            ]
+        )
+    from finchsim.simulate import run_simulate
 
-        return simulate(_project(args), args.overlay, out, err, profile=args.profile)
-    return _simulate_cluster(args)
+    project = _project(args)
+    check_run_inputs(project, args.overlay, profile=args.profile, platform=args.platform)
+    events = EventLog()
+    platform = create_platform(args.platform, _platform_options(args, events))
+    return run_simulate(platform, project, args.profile, out, err, events)
 
 
 def _simulate_cluster(args: argparse.Namespace) -> int:
@@ -157,7 +159,7 @@ def _simulate_cluster(args: argparse.Namespace) -> int:
 
 
 def cmd_calibrate(args: argparse.Namespace) -> int:
-    from finchsim.platform.local.simulate import calibrate
+    from finchsim.platform.local.calibration import calibrate
 
     return calibrate(_project(args), args.overlay, out, err, args.profile)
 
@@ -222,7 +224,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Simulate the Finch Kubernetes topology locally and judge it against its "
         "targets.",
         epilog="exit codes: 0 ok, 1 unexpected error, 2 invalid input, 3 target missed, "
-        "4 steady state deviated, 5 platform failure, 130 interrupted",
+        "4 steady state deviated, 5 platform failure, 129/130/143 stopped by SIGHUP/SIGINT/SIGTERM",
     )
     parser.add_argument("--version", action="version", version=f"finchsim {__version__}")
     parser.add_argument(
@@ -333,8 +335,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         err.print("interrupted")
         return EXIT_INTERRUPTED
     except Exception:  # a bug: say so in one line, keep the traceback for the report
-        log = Path(tempfile.gettempdir()) / "finchsim-crash.log"
-        log.write_text(traceback.format_exc())
+        # A file of our own (0600, O_EXCL): a fixed name in /tmp could be planted as a symlink.
+        fd, name = tempfile.mkstemp(prefix="finchsim-crash-", suffix=".log")
+        with os.fdopen(fd, "w") as log_file:
+            log_file.write(traceback.format_exc())
+        log = Path(name)
         err.print(f"unexpected error (a finchsim bug); traceback in {log}", markup=False)
         return FinchsimError.exit_code
 

@@ -26,7 +26,7 @@ REFRESH_SECONDS = 1.0
 def view(platform: Platform, events: list[str], title: str) -> Group:
     """One frame: workloads with ready/desired and where their pods run, HPAs, nodes."""
     table = Table(title=title, expand=False)
-    for col in ("workload", "ready/desired", "pods (node)"):
+    for col in ("workload", "ready/desired", "pods (node)", "restarts", "waiting"):
         table.add_column(col)
     try:
         components, pods, hpas, nodes = (
@@ -41,10 +41,17 @@ def view(platform: Platform, events: list[str], title: str) -> Group:
         mine = [p for p in pods if p.owner == c.name and p.namespace == c.namespace]
         per_node = Counter(p.node or "Pending" for p in mine)
         style = "green" if c.ready >= c.desired else "yellow"
+        restarts = sum(cs.restarts for p in mine for cs in p.containers)
+        # Why containers are not running: CrashLoopBackOff, ImagePullBackOff, OOMKilled, ...
+        reasons = Counter(
+            cs.reason for p in mine for cs in p.containers if cs.reason and not cs.ready
+        )
         table.add_row(
             c.name,
             Text(f"{c.ready}/{c.desired}", style=style),
             ", ".join(f"{n}x {k}" for k, n in sorted(per_node.items())),
+            str(restarts) if restarts else "",
+            Text(", ".join(f"{n}x {r}" for r, n in sorted(reasons.items())), style="red"),
         )
     lines = [
         f"{h.name}: {h.current}→{h.desired} "
@@ -87,44 +94,55 @@ def live_view(console: Console, view: RenderableType, transient: bool) -> Iterat
             console.line()
 
 
+# What each stopping signal makes the process exit with: 128 + the signal, as a shell reports it.
+EXIT_FOR_SIGNAL = {signal.SIGINT: 130, signal.SIGTERM: 143, signal.SIGHUP: 129}
+
+
 class Stop:
-    """The signal that asked a run to stop (SIGINT or SIGTERM), if one did."""
+    """The signal that asked a run to stop (SIGINT, SIGTERM or SIGHUP), if one did."""
 
     def __init__(self) -> None:
         self.signal: int | None = None
+        self.tearing_down = False
 
     @property
-    def term(self) -> bool:
-        """SIGTERM: `finchsim down` asking, a requested stop rather than a failure."""
-        return self.signal == signal.SIGTERM
+    def exit_code(self) -> int:
+        return EXIT_FOR_SIGNAL.get(signal.Signals(self.signal or signal.SIGINT), 130)
 
     def check(self) -> None:
         """Raise KeyboardInterrupt if a signal came. The handler raises it too, but Python
         drops an exception raised in a callback whose errors it ignores (logging's at-fork
         hook, run each time a process is forked), so loops call this as well."""
-        if self.signal is not None:
+        if self.signal is not None and not self.tearing_down:
             raise KeyboardInterrupt
 
 
 @contextlib.contextmanager
 def interruptible() -> Iterator[Stop]:
-    """SIGTERM and Ctrl-C both raise KeyboardInterrupt in the main thread and are recorded in
-    the yielded Stop. The previous handlers come back afterwards."""
+    """Ctrl-C, SIGTERM and SIGHUP (the terminal closed) raise KeyboardInterrupt in the main
+    thread once, recorded in the yielded Stop. A further signal, or any signal while the
+    caller tears down (`stop.tearing_down`), is only noted: a second Ctrl-C must not cut the
+    teardown short and leave processes behind. The previous handlers come back afterwards,
+    unless a signal came."""
     stop = Stop()
 
     def on_signal(sig: int, _frame: FrameType | None) -> None:
+        if stop.signal is not None or stop.tearing_down:
+            stop.signal = stop.signal or sig
+            return
         stop.signal = sig
         raise KeyboardInterrupt
 
     # Ctrl-C must tear down even when started with SIGINT ignored (a background job of a
     # non-interactive shell inherits that, and Python then installs no handler of its own).
-    previous = signal.signal(signal.SIGTERM, on_signal)
-    previous_int = signal.signal(signal.SIGINT, on_signal)
+    previous = {s: signal.signal(s, on_signal) for s in EXIT_FOR_SIGNAL}
     try:
         yield stop
     finally:
-        signal.signal(signal.SIGTERM, previous)
-        signal.signal(signal.SIGINT, previous_int)
+        # Once stopping, the process is on its way out: a late signal must not turn exit 130
+        # into death by the signal (Python re-raises an uncaught Ctrl-C as SIGINT).
+        for sig, handler in previous.items():
+            signal.signal(sig, signal.SIG_IGN if stop.signal is not None else handler)
 
 
 def run_platform(
@@ -134,10 +152,11 @@ def run_platform(
     events: EventLog,
     *,
     hold: bool,
-    then: Callable[[Platform], int] | None = None,
+    then: Callable[[Platform, Callable[[], None]], int] | None = None,
     timeout: float = 300.0,
 ) -> int:
-    """Up with a live view; then either hold until a signal or run `then(platform)`; down."""
+    """Up with a live view; then either hold until a signal or run `then(platform, tick)`
+    (`tick()` refreshes the view and raises KeyboardInterrupt once a signal came); down."""
     title = f"Finch on the {platform.name} platform"
     started = time.monotonic()
     with interruptible() as stop:
@@ -158,7 +177,12 @@ def run_platform(
                 )
                 out.print(f"ready in {time.monotonic() - started:.1f}s on {platform.name}. {where}")
                 if then is not None:
-                    return then(platform)
+
+                    def tick() -> None:
+                        stop.check()
+                        live.update(view(platform, events, title))
+
+                    return then(platform, tick)
                 while hold:
                     platform.poll()
                     stop.check()
@@ -167,6 +191,7 @@ def run_platform(
             return 0
         except KeyboardInterrupt:
             err.print("stopping…")
-            return 0 if stop.term else 130
+            return stop.exit_code
         finally:
+            stop.tearing_down = True
             platform.down()

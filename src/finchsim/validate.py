@@ -13,7 +13,7 @@ from finchsim.errors import InputError, Problem
 from finchsim.inputs import API_VERSION, Document, load_document, read_yaml
 from finchsim.load.profile import LoadProfile, load_profile
 from finchsim.models.load import LoadModelFile
-from finchsim.platform import manifests, promtool, schemas
+from finchsim.platform import manifests, promtool, runstate, schemas
 from finchsim.platform.controlplane.spec import ControlPlaneSpec
 from finchsim.platform.local.settings import LocalPlatformSettings
 from finchsim.platform.manifests import Rendered
@@ -159,6 +159,10 @@ def check_run_inputs(
     checked = check_overlay(project, overlay)
     problems += checked.problems
     problems += platform_input_problems(platform, project, checked.objects)
+    try:
+        runstate.read_state(project)  # a corrupt record of what is up, before anything starts
+    except InputError as exc:
+        problems.extend(exc.problems)
     if problems:
         raise InputError(list(dict.fromkeys(problems)))
     assert targets is not None and checked.topology is not None

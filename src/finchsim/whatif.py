@@ -108,6 +108,7 @@ def drive(
     topology: Topology,
     result: WhatIf,
     say: Callable[[str], None],
+    tick: Callable[[], None] = lambda: None,
 ) -> WhatIf:
     """Feed the profile's offered load for its planned length; sample every few seconds."""
     started = time.monotonic()
@@ -140,6 +141,7 @@ def drive(
             )
             next_sample += SAMPLE_SECONDS
         platform.poll()
+        tick()
         time.sleep(1.0)
     platform.offer_load({})
     return result
@@ -176,10 +178,10 @@ def run_whatif(
         platform = create(platform_name, opts)
         started = time.monotonic()
 
-        def then(p: Platform) -> int:
+        def then(p: Platform, tick: Callable[[], None]) -> int:
             result.up_seconds = time.monotonic() - started
             result.nodes = len(p.nodes())
-            drive(p, profile, topology, result, out.print)
+            drive(p, profile, topology, result, out.print, tick)
             return 0
 
         code = run_platform(platform, out, err, events, hold=False, then=then)

@@ -48,7 +48,13 @@ def test_up_while_another_topology_is_up_is_a_platform_error(scratch: Path) -> N
     state = scratch / ".finchsim" / "current.json"
     state.parent.mkdir()
     recorded = json.dumps(
-        {"pid": holder.pid, "run_id": "20260101-000000-1", "run_dir": str(other_run)}
+        {
+            "pid": holder.pid,
+            "started": psutil.Process(holder.pid).create_time(),
+            "run_id": "20260101-000000-1",
+            "run_dir": str(other_run),
+            "platform": "local",
+        }
     )
     state.write_text(recorded)
     try:
@@ -192,12 +198,67 @@ def test_ctrl_c_during_bring_up_exits_130_and_leaves_nothing(up_started: Started
     assert not _left_behind(run), f"{before}\nafter: {_left_behind(run)}\n{run.output()}"
 
 
-def test_sigterm_during_bring_up_stops_cleanly_and_leaves_nothing(up_started: Started) -> None:
-    """SIGTERM is what `finchsim down` sends: the requested stop is not a failure (exit 0)."""
+@pytest.mark.parametrize(
+    ("sig", "code"), [(signal.SIGTERM, 143), (signal.SIGHUP, 129)], ids=["SIGTERM", "SIGHUP"]
+)
+def test_sigterm_or_sighup_during_bring_up_exits_128_plus_it_and_leaves_nothing(
+    up_started: Started, sig: signal.Signals, code: int
+) -> None:
+    """SIGTERM is what `finchsim down` sends, SIGHUP what a closed terminal sends."""
     run = up_started
-    os.kill(run.cli.pid, signal.SIGTERM)
-    code = _stopped(run)
-    assert code == 0, run.output()
+    os.kill(run.cli.pid, sig)
+    assert _stopped(run) == code, run.output()
     assert run.stderr.read_text().splitlines()[-1] == "stopping…", run.output()
     before = f"before: {len(run.processes)} processes, groups {run.recorded}"
     assert not _left_behind(run), f"{before}\nafter: {_left_behind(run)}\n{run.output()}"
+
+
+def test_more_ctrl_c_during_teardown_do_not_cut_it_short(up_started: Started) -> None:
+    run = up_started
+    os.killpg(run.cli.pid, signal.SIGINT)
+    _wait(lambda: "stopping…" in run.stderr.read_text(), 60, "teardown started", run)
+    for _ in range(2):  # an impatient user, while the processes are being stopped
+        os.killpg(run.cli.pid, signal.SIGINT)
+    assert _stopped(run) == 130, run.output()
+    before = f"before: {len(run.processes)} processes, groups {run.recorded}"
+    assert not _left_behind(run), f"{before}\nafter: {_left_behind(run)}\n{run.output()}"
+
+
+def test_a_recorded_pid_now_held_by_another_process_is_left_alone(scratch: Path) -> None:
+    """A stale record whose pid was reused: `down` must not signal the process that has it."""
+    stranger = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(300)"])
+    state = scratch / ".finchsim" / "current.json"
+    state.parent.mkdir()
+    state.write_text(
+        json.dumps(
+            {
+                "pid": stranger.pid,
+                "started": psutil.Process(stranger.pid).create_time() - 3600,
+                "run_id": "20260101-000000-1",
+                "run_dir": str(scratch / "gone-run"),
+                "platform": "local",
+            }
+        )
+    )
+    try:
+        done = run_cli("--project", str(scratch), "down")
+        assert done.returncode == 0, done.stderr
+        assert stranger.poll() is None, "down signalled a process that is not the recorded one"
+        assert not state.exists()
+    finally:
+        stranger.kill()
+        stranger.wait()
+
+
+@pytest.mark.parametrize("content", ["{not json", '{"pid": "12"}', "[]"])
+def test_a_corrupt_state_file_is_an_input_error_naming_it(scratch: Path, content: str) -> None:
+    state = scratch / ".finchsim" / "current.json"
+    state.parent.mkdir()
+    state.write_text(content)
+    for command in (("down",), UP_STAGING):
+        done = run_cli("--project", str(scratch), *command)
+        assert done.returncode == 2, done.stderr
+        first = done.stderr.splitlines()[0]
+        assert first.startswith(".finchsim/current.json: "), done.stderr
+        assert "if nothing is, delete it" in first and "Traceback" not in done.stderr
+    assert state.read_text() == content

@@ -182,6 +182,7 @@ def test_actions_without_the_capability_are_refused_with_a_clear_message(
         Capability.INGRESS: lambda: platform.ingress_url("api.finch.example.com"),
         Capability.PROMETHEUS: lambda: platform.prometheus_url(),
         Capability.SIMULATED_LOAD: lambda: platform.offer_load({"api.finch.example.com": 1}),
+        Capability.EXEC: lambda: platform.exec_command(NS, "finch-backend", ["true"]),
     }
     for capability, action in lacking.items():
         if capability in platform.capabilities:

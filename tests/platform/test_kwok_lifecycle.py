@@ -89,3 +89,44 @@ def test_after_a_crash_down_stops_the_control_plane(
     assert done.returncode == 0, done
     assert done.stdout.strip() == f"run {state['run_id']} (kwok) is down"
     nothing_left(project_copy, pids, state["run_dir"])
+
+
+@pytest.mark.parametrize(
+    ("signals", "code"),
+    [
+        ((signal.SIGINT, signal.SIGINT, signal.SIGINT), 130),
+        ((signal.SIGTERM, signal.SIGTERM), 143),
+        ((signal.SIGHUP,), 129),
+    ],
+    ids=["ctrl-c x3", "sigterm x2", "sighup"],
+)
+def test_every_stopping_signal_cleans_everything_however_often_it_comes(
+    project_copy: Project,
+    start_cli: Callable[..., subprocess.Popen[str]],
+    signals: tuple[signal.Signals, ...],
+    code: int,
+) -> None:
+    proc = start_cli("--project", str(project_copy.root), "up", "--platform", "kwok")
+    pids = wait_ready(proc, project_copy)
+    state = read_state(project_copy)
+    assert state is not None
+    proc.send_signal(signals[0])
+    assert proc.stderr is not None
+    assert any(line.startswith("stopping…") for line in proc.stderr)  # tearing down now
+    for sig in signals[1:]:
+        proc.send_signal(sig)
+    assert proc.wait(timeout=120) == code
+    nothing_left(project_copy, pids, state["run_dir"])
+
+
+def test_down_stops_a_running_up_which_exits_143(
+    project_copy: Project, start_cli: Callable[..., subprocess.Popen[str]]
+) -> None:
+    proc = start_cli("--project", str(project_copy.root), "up", "--platform", "kwok")
+    pids = wait_ready(proc, project_copy)
+    state = read_state(project_copy)
+    assert state is not None
+    done = run_cli("--project", str(project_copy.root), "down")
+    assert done.returncode == 0, done
+    assert proc.wait(timeout=120) == 143
+    nothing_left(project_copy, pids, state["run_dir"])

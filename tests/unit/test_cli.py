@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import signal
 from collections.abc import Callable
 from pathlib import Path
 
@@ -11,6 +12,7 @@ import pytest
 from finchsim import errors
 from finchsim.cli import COMMANDS, EXIT_INTERRUPTED
 from finchsim.project import Project
+from finchsim.running import EXIT_FOR_SIGNAL
 from tests.conftest import REPO, run_cli
 
 
@@ -75,7 +77,10 @@ def test_exit_code_table_in_readme_matches_the_code() -> None:
         "4": errors.SteadyStateDeviated.__name__,
         "5": errors.PlatformError.__name__,
         str(EXIT_INTERRUPTED): "interrupted",
+        str(EXIT_FOR_SIGNAL[signal.SIGHUP]): "hangup",
+        str(EXIT_FOR_SIGNAL[signal.SIGTERM]): "terminated",
     }
+    assert EXIT_FOR_SIGNAL[signal.SIGINT] == EXIT_INTERRUPTED
     assert table == expected
     for code, name in expected.items():
         cls = getattr(errors, name, None)
@@ -143,8 +148,8 @@ def test_what_if_options_need_the_kwok_platform(project_copy: Project) -> None:
     done = run_cli("--project", str(project_copy.root), "simulate", "--nodes", "100")
     assert done.returncode == 2, done.stderr
     assert done.stderr.splitlines() == [
-        "--nodes/--traffic: what-ifs need --platform kwok; the local platform's nodes come "
-        "from cluster/local/platform.yaml and its traffic from the load profile",
+        "--nodes/--traffic: what-ifs need --platform kwok; elsewhere the nodes are the "
+        "platform's own (cluster/local/platform.yaml) and the traffic is the load profile's",
         "invalid input: 1 problem(s)",
     ]
 

@@ -36,7 +36,13 @@ ALLOWED_INSIDE = {
     "finchsim.platform.providers": ("platform", "providers"),
     "finchsim.platform.kubelet": ("platform", "kubelet"),
 }
-PROVIDERS_MAY_USE = ("finchsim.platform.kubernetes", "finchsim.platform.kubelet")
+# The local provider runs its pods (finch's kubelet) and its edge with the local machinery
+# (processes, nginx).
+PROVIDERS_MAY_USE = (
+    "finchsim.platform.kubernetes",
+    "finchsim.platform.local",
+    "finchsim.platform.kubelet",
+)
 KUBELET_MAY_USE = ("finchsim.platform.local", "finchsim.platform.kubernetes")
 # A platform's settings model is an input model (like finchsim.inputs): validate reads it.
 INPUT_MODELS = ("finchsim.platform.local.settings", "finchsim.platform.providers.kwok_settings")

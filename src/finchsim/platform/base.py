@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
@@ -39,6 +39,7 @@ class Capability(StrEnum):
     PROMETHEUS = "prometheus"  # prometheus_url scrapes the topology
     SIMULATED_LOAD = "simulated-load"  # usage comes from the load model (offer_load), not processes
     KUBECONFIG = "kubeconfig"  # a real API server: kubectl works against kubeconfig()
+    EXEC = "exec"  # exec_command runs a command in a pod's container
 
 
 @dataclass(frozen=True)
@@ -236,6 +237,16 @@ class Platform(ABC):
         """Run a CronJob's job template once now (`kubectl create job --from=cronjob/...`) and
         wait until it completes or fails (default: its activeDeadlineSeconds, else 1 h).
         Needs JOBS."""
+
+    def exec_command(
+        self, namespace: str, workload: str, argv: Sequence[str], timeout: float = 300.0
+    ) -> str:
+        """`kubectl exec deploy/<workload> -- argv`: run `argv` in the first container of a
+        ready pod of `workload`, with that container's environment and working directory;
+        return its output. Raises CommandError (with the output) when it exits non-zero.
+        Needs EXEC."""
+        self.require(Capability.EXEC)
+        raise PlatformError(f"the {self.name} platform cannot exec")
 
     def offer_load(self, requests_per_second: Mapping[str, float]) -> None:
         """Set the offered request rate per entry point (an Ingress host) for the load model:

@@ -15,7 +15,7 @@ from typing import Any
 
 import psutil
 
-from finchsim.errors import PlatformError
+from finchsim.errors import InputError, PlatformError, Problem
 from finchsim.project import Project
 
 STATE_DIR = ".finchsim"
@@ -27,12 +27,33 @@ def state_path(project: Project) -> Path:
 
 
 def read_state(project: Project) -> dict[str, Any] | None:
-    """The recorded run, or None when nothing is recorded (or the record is unreadable)."""
+    """The recorded run, or None when nothing is recorded. A file that is not a run record is
+    an input error naming it: guessing which processes it meant could stop someone else's."""
+    path = state_path(project)
     try:
-        state: dict[str, Any] = json.loads(state_path(project).read_text())
-    except (FileNotFoundError, json.JSONDecodeError):
+        state = json.loads(path.read_text())
+    except FileNotFoundError:
         return None
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise _corrupt(project, "", f"is not JSON ({exc})") from exc
+    if not isinstance(state, dict):
+        raise _corrupt(project, "", "must be a JSON object")
+    for key, kind in (("pid", int), ("run_id", str), ("run_dir", str), ("platform", str)):
+        if not isinstance(state.get(key), kind):
+            raise _corrupt(project, key, f"expected a {kind.__name__}, got {state.get(key)!r}")
     return state
+
+
+def _corrupt(project: Project, field: str, message: str) -> InputError:
+    return InputError(
+        [
+            Problem(
+                project.rel(state_path(project)),
+                field,
+                f"{message}; it is finch-sim's record of what is up — if nothing is, delete it",
+            )
+        ]
+    )
 
 
 def write_state(project: Project, state: dict[str, Any]) -> None:
@@ -51,6 +72,7 @@ def record_run(
         project,
         {
             "pid": os.getpid(),
+            "started": psutil.Process().create_time(),
             "run_id": run_id,
             "run_dir": str(run_dir),
             "platform": platform,
@@ -69,8 +91,20 @@ def clear_state(project: Project, run_id: str) -> None:
 
 
 def holder_alive(state: dict[str, Any]) -> bool:
+    """Whether the recorded process still runs — the same process, proven by its start time,
+    not whatever process has since been given that pid."""
     pid = int(state.get("pid", 0))
-    return pid > 0 and pid != os.getpid() and psutil.pid_exists(pid)
+    if pid <= 0 or pid == os.getpid():
+        return False
+    try:
+        proc = psutil.Process(pid)
+        if proc.status() == psutil.STATUS_ZOMBIE:
+            return False
+        started = proc.create_time()
+    except psutil.NoSuchProcess:
+        return False
+    recorded = state.get("started")
+    return isinstance(recorded, (int, float)) and abs(started - recorded) < 1.0
 
 
 def refuse_if_running(project: Project) -> dict[str, Any] | None:

@@ -6,6 +6,8 @@ not change under it; a key missing from (or empty in) an existing file is added.
 
 from __future__ import annotations
 
+import os
+import pwd
 import secrets
 import subprocess
 from dataclasses import dataclass
@@ -66,9 +68,9 @@ def ensure_secrets(project: Project) -> dict[Path, str]:
             password = secrets.token_urlsafe(18)
             text = f"{STAGING_USER}:{_apr1(password)}\n"
             # The plain password, for the user who wants to log in to staging.
-            _write_private(path.with_suffix(".txt"), f"{STAGING_USER}:{password}\n")
+            write_private(path.with_suffix(".txt"), f"{STAGING_USER}:{password}\n")
             what = "generated"
-        _write_private(path, text)
+        write_private(path, text)
         done[path] = what
     return done
 
@@ -104,6 +106,13 @@ def _apr1(password: str) -> str:
     return done.stdout.strip()
 
 
-def _write_private(path: Path, text: str) -> None:
-    path.touch(mode=0o600)
-    path.write_text(text)
+def write_private(path: Path, text: str, owner: str | None = None) -> None:
+    """Write `text` readable by its owner only (0600, also when the file existed), owned by
+    the OS user `owner` when given (a process of that user must read it) and we are root."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
+    with os.fdopen(fd, "w") as out:
+        os.fchmod(fd, 0o600)
+        if owner is not None and os.geteuid() == 0:
+            entry = pwd.getpwnam(owner)
+            os.fchown(fd, entry.pw_uid, entry.pw_gid)
+        out.write(text)

@@ -27,9 +27,13 @@ class _NoRedirect(urllib.request.HTTPRedirectHandler):
 
 
 def get(
-    url: str, host: str, client_ip: str | None = None, timeout: float = 10
+    url: str,
+    host: str,
+    client_ip: str | None = None,
+    timeout: float = 10,
+    headers: dict[str, str] | None = None,
 ) -> tuple[int, dict[str, str]]:
-    headers = {"Host": host}
+    headers = {"Host": host, **(headers or {})}
     if client_ip:
         headers["X-Forwarded-For"] = client_ip
     opener = urllib.request.build_opener(_NoRedirect, urllib.request.HTTPSHandler(context=_TLS))

@@ -24,9 +24,12 @@ from tests.integration.platform.support import API, NS, WEB, get, wait_for
 pytestmark = pytest.mark.integration
 
 
+LOG: list[str] = []  # what the module's platform logged (its events)
+
+
 @pytest.fixture(scope="module")
 def platform(project: Project) -> Iterator[LocalPlatform]:
-    plat = LocalPlatform(project, "production")
+    plat = LocalPlatform(project, "production", log=LOG.append)
     plat.up(timeout=180)
     try:
         yield plat
@@ -172,6 +175,42 @@ def test_monitoring_stack_is_wired_like_the_cluster(platform: LocalPlatform) -> 
     assert [a["url"] for a in active] == [f"{platform.alertmanager_url()}/api/v2/alerts"]
     with urllib.request.urlopen(f"{platform.alertmanager_url()}/api/v2/status", timeout=5) as resp:
         assert json.load(resp)["cluster"]["status"] == "disabled"
+
+
+def test_killed_ingress_and_prometheus_are_restarted_and_told(platform: LocalPlatform) -> None:
+    """Infrastructure is supervised: `kill -9` of the ingress nginx master (its workers keep
+    the ports) or of Prometheus is an event and a restart, not the end of the run."""
+    assert platform.ingress is not None and platform.monitoring is not None
+    prometheus = platform.monitoring.procs["prometheus"]
+    killed = {"ingress": platform.ingress.proc, "prometheus": prometheus.proc}
+    for proc in killed.values():
+        psutil.Process(proc.pid).kill()
+    wait_for(
+        platform,
+        lambda: all(
+            any(line.startswith(f"{name} exited (status -9") for line in LOG) for name in killed
+        ),
+        60,
+        "both restarts told",
+    )
+    assert platform.ingress.proc is not killed["ingress"]
+    assert prometheus.proc is not killed["prometheus"]
+    wait_for(
+        platform,
+        lambda: get(f"{platform.ingress_url(API)}/healthz/ready", API)[0] == 200,
+        60,
+        "the restarted ingress serving",
+    )
+    ready = f"http://127.0.0.1:{platform.ports['prometheus']}/-/ready"
+    wait_for(platform, lambda: _answers(ready), 60, "the restarted Prometheus ready")
+
+
+def _answers(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=2) as resp:
+            return bool(resp.status == 200)
+    except OSError:
+        return False
 
 
 def test_second_up_is_refused(platform: LocalPlatform, project: Project) -> None:

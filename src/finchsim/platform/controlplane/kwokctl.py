@@ -197,6 +197,9 @@ def kwokctl_config(
     return docs
 
 
+PID_FILE_SLACK_S = 10.0
+
+
 class KwokctlCluster:
     """One kwokctl cluster in its own work directory."""
 
@@ -284,11 +287,16 @@ class KwokctlCluster:
         return "\n".join(parts)
 
     def pids(self) -> dict[str, int]:
-        """The pid of each running component, from kwokctl's pid files."""
+        """The pid of each component, from kwokctl's pid files — only where that pid is still
+        the process kwokctl started: it started within seconds of the file being written
+        (kwokctl writes it right after the fork), so a pid reused since is never signalled."""
         found = {}
         for path in sorted((self.cluster_dir / "pids").glob("*.pid")):
-            with contextlib.suppress(ValueError, OSError):
-                found[path.stem] = int(path.read_text().strip())
+            with contextlib.suppress(ValueError, OSError, psutil.Error):
+                pid = int(path.read_text().strip())
+                started = psutil.Process(pid).create_time()
+                if abs(started - path.stat().st_mtime) < PID_FILE_SLACK_S:
+                    found[path.stem] = pid
         return found
 
     def delete(self) -> None:
@@ -304,7 +312,9 @@ class KwokctlCluster:
 
     def dead_components(self) -> list[str]:
         """Components whose process has died, by name (empty when all run)."""
-        return [name for name, pid in self.pids().items() if not _alive(pid)]
+        recorded = sorted(path.stem for path in (self.cluster_dir / "pids").glob("*.pid"))
+        ours = self.pids()
+        return [name for name in recorded if name not in ours or not _alive(ours[name])]
 
 
 def _alive(pid: int) -> bool:

@@ -26,6 +26,7 @@ class Clients:
     events: client.EventsV1Api
     coordination: client.CoordinationV1Api
     storage: client.StorageV1Api
+    networking: client.NetworkingV1Api
     custom: client.CustomObjectsApi
     kubeconfig: Path
     context: str | None
@@ -55,6 +56,7 @@ class Clients:
             events=client.EventsV1Api(api),
             coordination=client.CoordinationV1Api(api),
             storage=client.StorageV1Api(api),
+            networking=client.NetworkingV1Api(api),
             custom=client.CustomObjectsApi(api),
             kubeconfig=kubeconfig,
             context=context,

@@ -12,7 +12,7 @@ import json
 import os
 import shutil
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -268,6 +268,19 @@ class KubernetesPlatform(Platform):
         self.require(Capability.JOBS)
         return jobs.run_job(self._api(), namespace, cronjob, timeout, self.poll)
 
+    def exec_command(
+        self, namespace: str, workload: str, argv: Sequence[str], timeout: float = 300.0
+    ) -> str:
+        self.require(Capability.EXEC)
+        ready = [
+            p
+            for p in self.pods()
+            if p.namespace == namespace and p.owner == workload and p.ready and not p.deleting
+        ]
+        if not ready:
+            raise PlatformError(f"no ready pod of {namespace}/{workload} to exec into")
+        return self.provider.exec_command(self._api(), namespace, ready[0].name, argv, timeout)
+
     def offer_load(self, requests_per_second: Mapping[str, float]) -> None:
         self.require(Capability.SIMULATED_LOAD)
         if self.load_model is None:
@@ -279,11 +292,11 @@ class KubernetesPlatform(Platform):
 
     def ingress_url(self, host: str) -> str:
         self.require(Capability.INGRESS)
-        raise PlatformError(f"the {self.name} provider has no ingress data plane")
+        return self.provider.ingress_url(host)
 
     def prometheus_url(self) -> str:
         self.require(Capability.PROMETHEUS)
-        raise PlatformError(f"the {self.name} provider runs no Prometheus")
+        return self.provider.prometheus_url()
 
     def kubeconfig(self) -> Path:
         if self._kubeconfig is None:

@@ -8,7 +8,7 @@ on every cluster and lives in `KubernetesPlatform`."""
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -54,6 +54,21 @@ class Provider(ABC):
 
     def recover_node(self, clients: Clients, node: str) -> None:
         raise PlatformError(f"the {self.name} platform cannot recover a node")
+
+    def exec_command(
+        self, clients: Clients, namespace: str, pod: str, argv: Sequence[str], timeout: float
+    ) -> str:
+        """Run `argv` in the first container of `pod` (ready, found by the platform); return
+        its output. Only a provider whose pods it runs itself (Capability.EXEC) can."""
+        raise PlatformError(f"the {self.name} platform cannot exec")
+
+    def ingress_url(self, host: str) -> str:
+        """The loopback URL of the Ingress for `host` (Capability.INGRESS)."""
+        raise PlatformError(f"the {self.name} platform has no ingress data plane")
+
+    def prometheus_url(self) -> str:
+        """The loopback URL of the Prometheus scraping the cluster (Capability.PROMETHEUS)."""
+        raise PlatformError(f"the {self.name} platform runs no Prometheus")
 
     @abstractmethod
     def delete(self, clients: Clients | None) -> None:

@@ -100,7 +100,12 @@ def bare_start_times(project: Project, overlay: str) -> dict[str, float]:
             name: free_port() for name in ("prometheus", "alertmanager", "node-exporter", "metrics")
         }
         monitoring = LocalMonitoring(
-            run_dir, project.cluster / "monitoring", ports, "5s", lambda _p, _l: None
+            run_dir,
+            project.cluster / "monitoring",
+            ports,
+            "5s",
+            lambda _p, _l: None,
+            lambda _m: None,
         )
         started = time.monotonic()
         monitoring.start()
@@ -153,9 +158,9 @@ def _measure_memory(platform: LocalPlatform, result: BenchResult) -> None:
             if run.process is not None:
                 groups.setdefault(pod.workload.name, []).extend(run.process.tree_pids())
     for proc in platform.monitoring.procs.values():
-        groups.setdefault("monitoring", []).extend(proc.tree_pids())
+        groups.setdefault("monitoring", []).extend(proc.proc.tree_pids())
     if platform.ingress is not None:
-        groups["ingress"] = platform.ingress.tree_pids()
+        groups["ingress"] = platform.ingress.proc.tree_pids()
     rss = 0
     for name, pids in groups.items():
         pss = 0

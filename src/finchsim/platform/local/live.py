@@ -86,6 +86,7 @@ def run_up(
             return 0
         except KeyboardInterrupt:
             err.print("stopping…")
-            return 0 if stop.term else 130
+            return stop.exit_code
         finally:
+            stop.tearing_down = True
             platform.down()

@@ -11,11 +11,13 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterable
 from pathlib import Path
+from typing import Any
 
 import yaml
 
 from finchsim.platform.local.pods import Pod
 from finchsim.platform.local.processes import Proc, spawn
+from finchsim.platform.local.supervisor import Supervised
 
 ENV = {"PATH": "/usr/sbin:/usr/bin:/bin"}
 
@@ -28,6 +30,7 @@ class LocalMonitoring:
         ports: dict[str, int],
         scrape_interval: str,
         register: Callable[[Proc, str], None],
+        log: Callable[[str], None],
     ) -> None:
         self.dir = run_dir / "monitoring"
         self.rules = sorted((monitoring / "prometheus" / "rules").glob("*.yml"))
@@ -35,7 +38,8 @@ class LocalMonitoring:
         self.ports = ports
         self.interval = scrape_interval
         self.register = register
-        self.procs: dict[str, Proc] = {}
+        self.log = log
+        self.procs: dict[str, Supervised] = {}
 
     def start(self) -> None:
         for name in ("prometheus", "alertmanager", "node-exporter"):
@@ -75,9 +79,12 @@ class LocalMonitoring:
         )
 
     def _start(self, name: str, argv: list[str]) -> None:
-        proc = spawn(argv, env=ENV, cwd=self.dir / name, log_path=self.dir / name / "out.log")
-        self.procs[name] = proc
-        self.register(proc, name)
+        self.procs[name] = Supervised(
+            name,
+            lambda: spawn(argv, env=ENV, cwd=self.dir / name, log_path=self.dir / name / "out.log"),
+            self.log,
+            self.register,
+        )
 
     def _config(self) -> dict[str, object]:
         def static(job: str, port: str, **extra: object) -> dict[str, object]:
@@ -139,6 +146,10 @@ class LocalMonitoring:
                             },
                         }
                     )
+        self.write_target_list(targets)
+
+    def write_target_list(self, targets: list[dict[str, Any]]) -> None:
+        """Prometheus' file_sd targets of the pods (rewritten only when they changed)."""
         path = self.dir / "prometheus" / "targets.json"
         text = json.dumps(targets, indent=1)
         if path.read_text() != text:
@@ -146,14 +157,12 @@ class LocalMonitoring:
             tmp.write_text(text)
             tmp.replace(path)
 
-    def check_alive(self) -> str | None:
-        """The first monitoring process that has exited, with its last output; else None."""
-        for proc in self.procs.values():
-            if not proc.alive():
-                return f"{proc.argv[0]} exited: {proc.tail(10)}"
-        return None
+    def check(self) -> None:
+        """Restart what has exited (raises PlatformError for one that keeps exiting)."""
+        for supervised in self.procs.values():
+            supervised.check()
 
     def stop(self) -> None:
-        for proc in self.procs.values():
-            proc.terminate(5.0)
+        for supervised in self.procs.values():
+            supervised.stop()
         self.procs.clear()

@@ -15,7 +15,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
 
@@ -35,7 +35,9 @@ from finchsim.platform.base import (
 from finchsim.platform.local import cgroups as cg
 from finchsim.platform.local.controller import Controller
 from finchsim.platform.local.ingress import (
+    NGINX_WORKER_USER,
     ControllerSettings,
+    endpoint_pairs,
     plan_servers,
     render_config,
     upstream_name,
@@ -43,14 +45,16 @@ from finchsim.platform.local.ingress import (
 from finchsim.platform.local.metrics import serve
 from finchsim.platform.local.monitoring import LocalMonitoring
 from finchsim.platform.local.observe import snapshot
-from finchsim.platform.local.processes import Proc, ProcessRegistry, spawn
+from finchsim.platform.local.processes import ProcessRegistry, spawn
 from finchsim.platform.local.runtimes import runtime_for
 from finchsim.platform.local.settings import LocalPlatformSettings, load_settings
 from finchsim.platform.local.snapshot import Snapshot
+from finchsim.platform.local.supervisor import Supervised
 from finchsim.platform.local.traffic import IngressTraffic
 from finchsim.platform.local.unready import unready_reasons
 from finchsim.platform.manifests import render
 from finchsim.platform.ports import free_port
+from finchsim.platform.secrets import write_private
 from finchsim.platform.topology import build_topology
 from finchsim.project import Project
 
@@ -73,6 +77,7 @@ class LocalPlatform(Platform):
             Capability.JOBS,
             Capability.INGRESS,
             Capability.PROMETHEUS,
+            Capability.EXEC,
         }
     )
 
@@ -92,14 +97,14 @@ class LocalPlatform(Platform):
         self.run_id = time.strftime("%Y%m%d-%H%M%S") + f"-{os.getpid()}"
         self.run_dir = Path(f"/tmp/finchsim-{self.run_id}")
         self.controller: Controller | None = None
-        self.ingress: Proc | None = None
+        self.ingress: Supervised | None = None
         self.monitoring: LocalMonitoring | None = None
         self.traffic: IngressTraffic | None = None
         self.registry: ProcessRegistry | None = None
         self.ports: dict[str, int] = {}
         self.snapshot_value = Snapshot(time.time())
         self._metrics_server: object | None = None
-        self._upstreams: dict[str, list[str]] = {}
+        self._upstreams: dict[str, list[tuple[str, int]]] = {}
         self.cgroup_support: cg.CgroupSupport | None = None
 
     # -- up / down ---------------------------------------------------------------------------
@@ -144,6 +149,7 @@ class LocalPlatform(Platform):
                 self.ports,
                 self.settings.timings.scrapeInterval,
                 self.registry.register,
+                self.log,
             )
             self.monitoring.start()
             self._write_state()
@@ -173,17 +179,16 @@ class LocalPlatform(Platform):
         self.monitoring.write_targets(
             self.controller.pods.values(), self.controller.topology.namespace
         )
-        if self.ingress is not None and not self.ingress.alive():
-            raise PlatformError(f"the ingress nginx exited: {self.ingress.tail(10)}")
-        if (dead := self.monitoring.check_alive()) is not None:
-            raise PlatformError(dead)
+        if self.ingress is not None:
+            self.ingress.check()
+        self.monitoring.check()
 
     def down(self) -> None:
         if self.controller is not None:
             self.controller.shutdown()
             self.controller = None
         if self.ingress is not None:
-            self.ingress.terminate(5.0)
+            self.ingress.stop()
             self.ingress = None
         self.traffic = None
         if self.monitoring is not None:
@@ -209,24 +214,20 @@ class LocalPlatform(Platform):
         for name, data in topo.config.items():
             if "auth" in data:
                 path = self.run_dir / f"{name}.htpasswd"
-                path.write_text(data["auth"])
-                path.chmod(0o644)
+                write_private(path, data["auth"], owner=NGINX_WORKER_USER)
                 auth_files[name] = str(path)
-        servers, zones = plan_servers(list(topo.ingresses.values()), auth_files)
+        servers, rate_limits = plan_servers(
+            list(topo.ingresses.values()), auth_files, topo.namespace
+        )
         settings = ControllerSettings.from_configmap(
             topo.config.get("ingress-nginx-controller", {})
         )
-        upstreams = {}
-        for ing in topo.ingresses.values():
-            for rule in ing.rules:
-                upstreams[upstream_name(rule.service, rule.port)] = self.controller.endpoints(
-                    rule.service
-                )
+        upstreams = self._ingress_upstreams()
         self._upstreams = upstreams
         ingress_dir = self.run_dir / "ingress"
         return render_config(
             servers=servers,
-            zones=zones,
+            rate_limits=rate_limits,
             upstreams=upstreams,
             settings=settings,
             http_port=self.ports["http"],
@@ -235,6 +236,15 @@ class LocalPlatform(Platform):
             cert=ingress_dir / "tls.crt",
             key=ingress_dir / "tls.key",
         )
+
+    def _ingress_upstreams(self) -> dict[str, list[tuple[str, int]]]:
+        """Each Ingress backend's ready endpoints as (ip, port): here 127.0.0.1:<host port>."""
+        assert self.controller is not None
+        return {
+            upstream_name(r.service, r.port): endpoint_pairs(self.controller.endpoints(r.service))
+            for ing in self.controller.topology.ingresses.values()
+            for r in ing.rules
+        }
 
     def _start_ingress(self) -> None:
         ingress_dir = self.run_dir / "ingress"
@@ -266,28 +276,27 @@ class LocalPlatform(Platform):
             topo.config.get("ingress-nginx-controller", {})
         ).limit_req_status_code
         self.traffic = IngressTraffic(ingress_dir / "access.log", topo.namespace, limit_status)
-        self.ingress = spawn(
-            ["nginx", "-c", str(ingress_dir / "nginx.conf"), "-p", str(ingress_dir)],
-            env={"PATH": "/usr/sbin:/usr/bin"},
-            cwd=ingress_dir,
-            log_path=ingress_dir / "nginx.out",
-        )
         assert self.registry is not None
-        self.registry.register(self.ingress, "ingress")
+        self.ingress = Supervised(
+            "ingress",
+            lambda: spawn(
+                ["nginx", "-c", str(ingress_dir / "nginx.conf"), "-p", str(ingress_dir)],
+                env={"PATH": "/usr/sbin:/usr/bin"},
+                cwd=ingress_dir,
+                log_path=ingress_dir / "nginx.out",
+            ),
+            self.log,
+            self.registry.register,
+        )
 
     def _sync_ingress(self) -> None:
         """Rewrite the upstreams when the set of ready endpoints changed; nginx reloads on HUP."""
-        assert self.controller is not None
-        topo = self.controller.topology
-        current = {
-            upstream_name(r.service, r.port): self.controller.endpoints(r.service)
-            for ing in topo.ingresses.values()
-            for r in ing.rules
-        }
+        current = self._ingress_upstreams()
         if current == self._upstreams or self.ingress is None:
             return
         (self.run_dir / "ingress" / "nginx.conf").write_text(self._ingress_config())
-        os.kill(self.ingress.pid, signal.SIGHUP)
+        if self.ingress.alive():  # a restarted one reads the new file anyway
+            os.kill(self.ingress.proc.pid, signal.SIGHUP)
 
     def _write_state(self) -> None:
         runstate.record_run(
@@ -493,6 +502,12 @@ class LocalPlatform(Platform):
         return JobResult(
             job.name, job.succeeded, job.finished - job.started, job.output, job.reason
         )
+
+    def exec_command(
+        self, namespace: str, workload: str, argv: Sequence[str], timeout: float = 300.0
+    ) -> str:
+        self._in_namespace(namespace)
+        return self.exec_in(workload, list(argv), timeout)
 
     def exec_in(self, workload: str, argv: list[str], timeout: float = 300.0) -> str:
         """`kubectl exec` into the first container of a ready pod of `workload`: run `argv`

@@ -1,0 +1,1 @@
+"""Exporters that publish Kubernetes state in the vocabulary the alert rules use."""
