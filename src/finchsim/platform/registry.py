@@ -79,7 +79,7 @@ def _kubelet(opts: PlatformOptions) -> Platform:
     settings = load_settings(path, project.rel(path))
     storage = load_file(project, project.cluster / "kwok" / "storage.yaml")
     binaries = controlplane_binaries(project).by_name()
-    provider = LocalProvider(settings, binaries, storage, project.root)
+    provider = LocalProvider(settings, binaries, storage, project.root, project=project)
     return KubernetesPlatform(project, opts.overlay, provider, _objects(opts, False), log=opts.log)
 
 

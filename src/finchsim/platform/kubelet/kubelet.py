@@ -233,6 +233,11 @@ class Kubelet:
     def _record(self, proc: Proc, label: str) -> None:
         self.registry.register(proc, label)
 
+    def record_process(self, proc: Proc, label: str) -> None:
+        """Record a helper process (the edge's nginx, Prometheus, ...) for crash cleanup."""
+        with self._lock:
+            self.registry.register(proc, label)
+
     def _report(self, worker: PodWorker, now: float) -> None:
         status = worker.status(now)
         uid = worker.plan.uid

@@ -41,6 +41,8 @@ from finchsim.platform.kubernetes.provider import KUBERNETES_CAPABILITIES, Provi
 from finchsim.platform.local.settings import LocalPlatformSettings
 from finchsim.platform.manifests import Rendered
 from finchsim.platform.providers.kwok import _wait_nodes_schedulable
+from finchsim.platform.providers.local_edge import LocalEdge
+from finchsim.project import Project
 
 PSA = {
     "pod-security.kubernetes.io/enforce": "restricted",
@@ -76,7 +78,12 @@ def timings_of(settings: LocalPlatformSettings, lease_seconds: int) -> ControlPl
 
 class LocalProvider(Provider):
     name = "kubelet"
-    capabilities = KUBERNETES_CAPABILITIES | {Capability.NODE_FAILURE}
+    capabilities = KUBERNETES_CAPABILITIES | {
+        Capability.NODE_FAILURE,
+        Capability.PROCESSES,
+        Capability.INGRESS,
+        Capability.PROMETHEUS,
+    }
 
     def __init__(
         self,
@@ -86,6 +93,7 @@ class LocalProvider(Provider):
         project_root: Path,
         cluster_name: str = "finchsim",
         lease_seconds: int = 40,
+        project: Project | None = None,
     ) -> None:
         self.settings = settings
         self.binaries = binaries
@@ -95,6 +103,8 @@ class LocalProvider(Provider):
         self.lease_seconds = lease_seconds
         self.cluster: KwokctlCluster | None = None
         self.kubelet: Kubelet | None = None
+        self.project = project  # with a project: the edge (Service proxy, ingress, monitoring)
+        self.edge: LocalEdge | None = None
         self.run_dir: Path | None = None
         self.log: Callable[[str], None] = lambda _m: None
 
@@ -134,9 +144,31 @@ class LocalProvider(Provider):
         names = self.kubelet.start()
         self.log(f"kubelet: registered {', '.join(names)}")
         _wait_nodes_schedulable(clients, names)
+        if self.project is not None:
+            self.edge = LocalEdge(
+                self.project,
+                self.run_dir,
+                namespaces,
+                self.settings.timings.scrapeInterval,
+                self.log,
+                self.kubelet.record_process,
+            )
+            self.edge.start(clients)
 
     def reconcile(self, clients: Clients) -> None:
         provisioner.reconcile(clients)
+        if self.edge is not None:
+            self.edge.reconcile(clients)
+
+    def ingress_url(self, host: str) -> str:
+        if self.edge is None:
+            raise PlatformError("the kubelet platform runs its ingress only when up")
+        return self.edge.ingress_url(host)
+
+    def prometheus_url(self) -> str:
+        if self.edge is None:
+            raise PlatformError("the kubelet platform runs its Prometheus only when up")
+        return self.edge.prometheus_url()
 
     def dead(self) -> str | None:
         if self.kubelet is not None and (why := self.kubelet.dead()) is not None:
@@ -158,6 +190,9 @@ class LocalProvider(Provider):
         self._kubelet().recover_node(node)
 
     def delete(self, clients: Clients | None) -> None:
+        if self.edge is not None:
+            self.edge.stop()
+            self.edge = None
         if self.kubelet is not None:
             self.kubelet.stop()
             self.kubelet = None
