@@ -4,11 +4,18 @@ pkg/controller/endpointslice/reconciler.go, staging/src/k8s.io/endpointslice/uti
 
 from __future__ import annotations
 
+import ipaddress
 from typing import Any
 
 from kubernetes import client
 
-from finchsim.platform.network.endpoints import Frontend, frontends, ready_endpoints
+from finchsim.platform.network.endpoints import (
+    HEADLESS_RANGE,
+    Frontend,
+    frontends,
+    headless_ip,
+    ready_endpoints,
+)
 
 NS = "finch-production"
 
@@ -146,11 +153,19 @@ def test_services_without_selector_or_external_name_get_none() -> None:
     assert ready_endpoints([svc("manual", selector={}), external], [pod("127.0.10.5")]) == {}
 
 
-def test_frontends_skip_headless_and_external_name() -> None:
-    headless = svc("postgres-headless", clusterIP="None")
+def test_headless_services_get_a_stable_loopback_address_external_name_none() -> None:
+    headless = svc("finch-redis", clusterIP="None")
+    unselected = svc("manual-headless", selector={}, clusterIP="None")
     external = svc("ext", type="ExternalName", clusterIP="")
-    got = frontends([svc(), headless, external])
-    assert got == [Frontend(NS, "finch-backend", "127.96.0.10", 80, "TCP")]
+    got = frontends([svc(), headless, unselected, external])
+    stable = headless_ip(NS, "finch-redis")
+    assert got == [
+        Frontend(NS, "finch-backend", "127.96.0.10", 80, "TCP"),
+        Frontend(NS, "finch-redis", stable, 80, "TCP"),
+    ]
+    assert stable.startswith("127.97.") and stable == headless_ip(NS, "finch-redis")
+    assert headless_ip(NS, "finch-postgres") != stable
+    assert ipaddress.ip_address(stable) in ipaddress.ip_network(HEADLESS_RANGE)
 
 
 def test_kubernetes_client_models_are_accepted() -> None:

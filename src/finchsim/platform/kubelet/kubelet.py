@@ -36,6 +36,7 @@ from finchsim.platform.kubernetes.client import Clients
 from finchsim.platform.local import cgroups
 from finchsim.platform.local.processes import Proc, ProcessRegistry
 from finchsim.platform.local.settings import NodeGroup
+from finchsim.platform.network.endpoints import as_dict, service_ip
 
 SYNC_PERIOD = 0.5
 SERVICES_EVERY = 2.0
@@ -275,28 +276,12 @@ class Kubelet:
     def _refresh_services(self) -> None:
         found: dict[str, dict[str, tuple[str, dict[int, int]]]] = {}
         for svc in self.clients.core.list_service_for_all_namespaces().items:
-            ip = svc.spec.cluster_ip
-            if not ip or ip == "None":  # headless: DNS would give the ready pods' addresses
-                ip = self._ready_pod_ip(svc.metadata.namespace, svc.spec.selector or {})
-                if ip is None:
-                    continue
+            ip = service_ip(as_dict(svc))  # a headless one: its stable address at the proxy
+            if ip is None:
+                continue
             ports = {p.port: p.port for p in svc.spec.ports or []}
             found.setdefault(svc.metadata.namespace, {})[svc.metadata.name] = (ip, ports)
         self.services = found
-
-    def _ready_pod_ip(self, namespace: str, selector: dict[str, str]) -> str | None:
-        """The address of a ready pod of ours that `selector` picks in `namespace`."""
-        if not selector:
-            return None
-        for worker in self.workers.values():
-            labels = worker.pod["metadata"].get("labels") or {}
-            if worker.plan.namespace != namespace or worker.frozen or worker.terminating:
-                continue
-            if all(labels.get(k) == v for k, v in selector.items()) and all(
-                r.ready for r in worker.containers
-            ):
-                return worker.ip
-        return None
 
     def _runs_on(self, node: str) -> list[tuple[str, str, ContainerRun]]:
         """Every running container of `node`, for the metrics endpoint (a snapshot)."""

@@ -17,6 +17,12 @@ ingress call `ready_endpoints` instead. The rules are the Kubernetes ones (v1.34
   has no port of that name is left out of that Service port only; a missing `targetPort`
   defaults to `port`, as the API server does.
 
+A headless Service (`clusterIP: None`) has no virtual IP: in a cluster, its name resolves to
+the ready pods' addresses at each lookup, so a client that started before the pods retries and
+finds them. Programs here are told a Service's address once, in their environment, so a
+headless Service gets a stable loopback address of its own (`headless_ip`, in 127.97.0.0/16,
+from its namespace and name) that the proxy serves like a ClusterIP.
+
 Objects may be raw JSON dicts as the API returns them (camelCase) or the kubernetes client's
 models (converted with its own serializer). The functions are pure: same input, same output,
 endpoints sorted.
@@ -24,9 +30,33 @@ endpoints sorted.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
+
+HEADLESS_RANGE = "127.97.0.0/16"
+
+
+def headless_ip(namespace: str, name: str) -> str:
+    """The stable loopback address standing for headless Service `namespace/name`."""
+    digest = hashlib.sha256(f"{namespace}/{name}".encode()).digest()
+    return f"127.97.{1 + digest[0] % 254}.{1 + digest[1] % 254}"
+
+
+def service_ip(svc: Mapping[str, Any]) -> str | None:
+    """Where clients reach a Service here: its ClusterIP, `headless_ip` for a headless one
+    with a selector, None for ExternalName or a headless Service without a selector."""
+    spec, meta = svc.get("spec") or {}, svc.get("metadata") or {}
+    if spec.get("type") == "ExternalName":
+        return None
+    ip = spec.get("clusterIP")
+    if ip and ip != "None":
+        return str(ip)
+    if not spec.get("selector"):
+        return None
+    return headless_ip(meta.get("namespace", "default"), meta["name"])
+
 
 # (namespace, service name, service port) -> [(pod IP, target port), ...]
 EndpointKey = tuple[str, str, int]
@@ -59,13 +89,13 @@ def as_dict(obj: Any) -> dict[str, Any]:
 
 
 def frontends(services: Iterable[Any]) -> list[Frontend]:
-    """Every port of every Service that has a ClusterIP (headless and ExternalName have none)."""
+    """Every port of every Service that has an address here (`service_ip`)."""
     out = []
     for raw in services:
         svc = as_dict(raw)
         spec = svc.get("spec") or {}
-        ip = spec.get("clusterIP")
-        if not ip or ip == "None" or spec.get("type") == "ExternalName":
+        ip = service_ip(svc)
+        if ip is None:
             continue
         meta = svc.get("metadata") or {}
         for port in spec.get("ports") or []:
