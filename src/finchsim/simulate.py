@@ -51,6 +51,8 @@ class Timeline:
     def sample(self, t: float, platform: Platform) -> None:
         self.ready.append((round(t, 1), {c.name: c.ready for c in platform.components()}))
         for hpa in platform.hpas():
+            if hpa.desired == 0:  # no status yet: the HPA has not computed its first proposal
+                continue
             before = self._last_desired.get(hpa.name, hpa.current)
             if hpa.desired != before:
                 self.rescales.append(Rescale(round(t, 1), hpa.name, before, hpa.desired, _why(hpa)))

@@ -15,6 +15,7 @@ import pytest
 from finchsim.errors import PlatformError
 from finchsim.platform.base import Capability, ComponentState, Platform, PodState
 from finchsim.platform.manifests import render
+from finchsim.platform.network.endpoints import headless_ip
 from finchsim.platform.tools import find_tool
 from finchsim.platform.topology import Topology, build_topology
 from finchsim.project import Project
@@ -165,6 +166,36 @@ def test_drain_evicts_everything_and_uncordon_restores(platform: Platform) -> No
     platform.wait_for(
         lambda: all(c.ready == c.desired for c in platform.components()), 120, "all ready again"
     )
+
+
+def test_exec_runs_with_the_containers_environment_where_pods_run(platform: Platform) -> None:
+    """`kubectl exec`: the command sees what the container sees (here: the Service address
+    its environment names). KWOK runs no processes and refuses."""
+    argv = ["sh", "-c", "echo $POSTGRES_HOST"]
+    if Capability.EXEC not in platform.capabilities:
+        with pytest.raises(PlatformError, match="lacks the 'exec' capability"):
+            platform.exec_command(NS, "finch-backend", argv)
+        return
+    said = platform.exec_command(NS, "finch-backend", argv).strip()
+    assert said == headless_ip(NS, "finch-postgres"), said
+    with pytest.raises(PlatformError, match=r"exit 3"):
+        platform.exec_command(NS, "finch-backend", ["sh", "-c", "exit 3"])
+
+
+def test_a_killed_container_is_restarted_by_its_kubelet(platform: Platform) -> None:
+    victim = pods_of(platform, "finch-frontend")[0]
+    if Capability.KILL_CONTAINER not in platform.capabilities:
+        with pytest.raises(PlatformError, match="lacks the 'kill-container' capability"):
+            platform.kill_container(NS, victim.name, "finch-frontend")
+        return
+    restarts = victim.containers[0].restarts
+    platform.kill_container(NS, victim.name, "finch-frontend")
+
+    def restarted() -> bool:
+        now = next((p for p in pods_of(platform, "finch-frontend") if p.uid == victim.uid), None)
+        return now is not None and now.containers[0].restarts == restarts + 1 and now.ready
+
+    platform.wait_for(restarted, 90, f"{victim.name}'s container restarted and ready")
 
 
 def test_wait_for_names_what_was_not_reached(platform: Platform) -> None:

@@ -14,6 +14,7 @@ from typing import Any
 
 from finchsim.platform.local.cgroups import ContainerCgroup
 from finchsim.platform.local.processes import Proc
+from finchsim.platform.local.runtimes import Launch
 from finchsim.platform.podspec import Container
 
 BACKOFF_START = 10.0
@@ -72,6 +73,9 @@ class ContainerRun:
     current_exit: Terminated | None = None  # exited for good (Job pods, init done, deletion)
     container_id: str = ""
     oom_seen: int = 0
+    # How it was started (environment, working directory, user), for `kubectl exec`.
+    launch: Launch | None = None
+    ids: tuple[int, ...] | None = None
     startup: Probing = field(default_factory=Probing)
     liveness: Probing = field(default_factory=Probing)
     readiness: Probing = field(default_factory=Probing)

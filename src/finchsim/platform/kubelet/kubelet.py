@@ -15,7 +15,7 @@ import json
 import threading
 import time
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,9 +23,11 @@ from typing import Any
 from kubernetes.client import V1DeleteOptions, V1Preconditions
 from kubernetes.client.exceptions import ApiException
 
+from finchsim.errors import PlatformError
 from finchsim.platform.kubelet.addresses import PodIPs, node_ip
 from finchsim.platform.kubelet.container import ContainerRun
 from finchsim.platform.kubelet.events import EventRecorder
+from finchsim.platform.kubelet.exec import exec_in, kill_container
 from finchsim.platform.kubelet.metrics import MetricsServer
 from finchsim.platform.kubelet.node import NodeAgent, NodeSpec
 from finchsim.platform.kubelet.pod import PodWorker
@@ -132,6 +134,21 @@ class Kubelet:
         if self.thread is not None and not self.thread.is_alive() and not self._stop.is_set():
             return "the kubelet's sync thread died"
         return None
+
+    def _worker(self, namespace: str, pod: str) -> PodWorker:
+        with self._lock:
+            found = next((w for w in self.workers.values() if w.key == (namespace, pod)), None)
+        if found is None:
+            raise PlatformError(f"no pod {namespace}/{pod} runs on this kubelet")
+        return found
+
+    def exec(self, namespace: str, pod: str, argv: Sequence[str], timeout: float) -> str:
+        """`kubectl exec` into the pod's first container (see `kubelet.exec`)."""
+        return exec_in(self._worker(namespace, pod), argv, timeout)
+
+    def kill_container(self, namespace: str, pod: str, container: str) -> None:
+        """SIGKILL one container's processes; the sync loop restarts it with its back-off."""
+        kill_container(self._worker(namespace, pod), container)
 
     def fail_node(self, node: str) -> None:
         """Stop heartbeating `node` and kill its pods' processes (a node crash)."""

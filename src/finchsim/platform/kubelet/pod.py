@@ -215,6 +215,7 @@ class PodWorker:
             run.schedule_restart(now)
             return
         run.started_wall, run.started_mono = time.time(), now
+        run.launch, run.ids = launch, ids
         run.container_id = f"finchsim://{run.proc.pid}"
         run.waiting = ("", "")
         self.event("Normal", "Started", f"Started container {spec.name}")

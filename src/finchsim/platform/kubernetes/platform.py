@@ -245,7 +245,7 @@ class KubernetesPlatform(Platform):
 
     def kill_container(self, namespace: str, pod: str, container: str) -> None:
         self.require(Capability.KILL_CONTAINER)
-        raise PlatformError(f"the {self.name} provider has no way to kill a container")
+        self.provider.kill_container(self._api(), namespace, pod, container)
 
     def fail_node(self, node: str) -> None:
         self.require(Capability.NODE_FAILURE)

@@ -62,6 +62,10 @@ class Provider(ABC):
         its output. Only a provider whose pods it runs itself (Capability.EXEC) can."""
         raise PlatformError(f"the {self.name} platform cannot exec")
 
+    def kill_container(self, clients: Clients, namespace: str, pod: str, container: str) -> None:
+        """SIGKILL one container's processes, its kubelet restarting it (KILL_CONTAINER)."""
+        raise PlatformError(f"the {self.name} platform cannot kill a container")
+
     def ingress_url(self, host: str) -> str:
         """The loopback URL of the Ingress for `host` (Capability.INGRESS)."""
         raise PlatformError(f"the {self.name} platform has no ingress data plane")

@@ -263,6 +263,10 @@ class ServiceProxy:
         self._conns.add(conn)
         try:
             await self._serve(conn, reader)
+        except asyncio.CancelledError:
+            # The loop is stopping. Ending normally matters: Python 3.11's start_server callback
+            # calls task.exception(), which raises (and logs a traceback) for a cancelled task.
+            pass
         finally:
             self._conns.discard(conn)
             for side in (conn.client, conn.upstream):

@@ -19,7 +19,7 @@ Namespaces get Pod Security `restricted` enforcement before the overlay is appli
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -83,6 +83,8 @@ class LocalProvider(Provider):
         Capability.PROCESSES,
         Capability.INGRESS,
         Capability.PROMETHEUS,
+        Capability.EXEC,
+        Capability.KILL_CONTAINER,
     }
 
     def __init__(
@@ -182,6 +184,14 @@ class LocalProvider(Provider):
         if self.kubelet is None:
             raise PlatformError("the kubelet platform is not up")
         return self.kubelet
+
+    def exec_command(
+        self, clients: Clients, namespace: str, pod: str, argv: Sequence[str], timeout: float
+    ) -> str:
+        return self._kubelet().exec(namespace, pod, argv, timeout)
+
+    def kill_container(self, clients: Clients, namespace: str, pod: str, container: str) -> None:
+        self._kubelet().kill_container(namespace, pod, container)
 
     def fail_node(self, clients: Clients, node: str) -> None:
         self._kubelet().fail_node(node)
