@@ -65,7 +65,8 @@ class LocalMonitoring:
         )
         prom = self.dir / "prometheus"
         (prom / "prometheus.yml").write_text(yaml.safe_dump(self._config(), sort_keys=False))
-        (prom / "targets.json").write_text("[]")
+        for name in ("targets", "kubelets"):
+            (prom / f"{name}.json").write_text("[]")
         self._start(
             "prometheus",
             [
@@ -110,6 +111,20 @@ class LocalMonitoring:
                 # One endpoint speaks for the kubelets' cAdvisor and for kube-state-metrics.
                 static("kube-state-metrics", "metrics", honor_labels=True),
                 {
+                    # The kubelets' cAdvisor series (finch's kubelet; file written when it runs).
+                    "job_name": "kubelet-cadvisor",
+                    "scheme": "https",
+                    "metrics_path": "/metrics/cadvisor",
+                    "honor_labels": True,
+                    "tls_config": {"insecure_skip_verify": True},  # the kubelet's own cert
+                    "file_sd_configs": [
+                        {
+                            "files": [str(self.dir / "prometheus" / "kubelets.json")],
+                            "refresh_interval": "5s",
+                        }
+                    ],
+                },
+                {
                     "job_name": "finch-pods",
                     "honor_labels": True,
                     "file_sd_configs": [
@@ -148,9 +163,12 @@ class LocalMonitoring:
                     )
         self.write_target_list(targets)
 
-    def write_target_list(self, targets: list[dict[str, Any]]) -> None:
-        """Prometheus' file_sd targets of the pods (rewritten only when they changed)."""
-        path = self.dir / "prometheus" / "targets.json"
+    def write_target_list(self, targets: list[dict[str, Any]], name: str = "targets") -> None:
+        """Prometheus' file_sd targets of the pods, or (`name="kubelets"`) of the kubelets,
+        rewritten only when they changed."""
+        path = self.dir / "prometheus" / f"{name}.json"
+        if not path.exists():
+            path.write_text("[]")
         text = json.dumps(targets, indent=1)
         if path.read_text() != text:
             tmp = path.with_suffix(".tmp")

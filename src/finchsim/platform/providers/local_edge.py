@@ -84,6 +84,17 @@ def scrape_targets(pods: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
     return targets
 
 
+def kubelet_targets(clients: Clients) -> list[dict[str, Any]]:
+    """Each node's kubelet endpoint (InternalIP : daemonEndpoints port), for its cAdvisor."""
+    targets = []
+    for node in clients.core.list_node().items:
+        ip = next((a.address for a in node.status.addresses or [] if a.type == "InternalIP"), "")
+        port = node.status.daemon_endpoints.kubelet_endpoint.port
+        if ip and port and is_loopback(ip):
+            targets.append({"targets": [f"{ip}:{port}"], "labels": {"node": node.metadata.name}})
+    return targets
+
+
 class LocalEdge:
     def __init__(
         self,
@@ -137,6 +148,7 @@ class LocalEdge:
                 os.kill(self.ingress.proc.pid, signal.SIGHUP)
         if self.monitoring is not None:
             self.monitoring.write_target_list(scrape_targets(pods))
+            self.monitoring.write_target_list(kubelet_targets(clients), "kubelets")
             self.monitoring.check()
         if self.ingress is not None:
             self.ingress.check()
