@@ -185,9 +185,16 @@ def cmd_bench(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGTERM, interrupt)
     project = _project(args)
     parts = args.only or list(BENCH_PARTS)
-    if "local" in parts:
-        bench(project, args.overlay, out)
-    if set(parts) - {"local"}:
+    local = bench(project, args.overlay, out) if "local" in parts else None
+    if "kubelet" in parts:
+        from finchsim.benchmarks.kubelet import measure
+        from finchsim.platform.local.bench import bare_start_times
+
+        check_run_inputs(project, "production", platform="kubelet")
+        # The budget is against the bare starts of the same run (measured now if not yet).
+        bare = local.bare_sum_s if local else sum(bare_start_times(project, "production").values())
+        measure(project, bare, out.print)
+    if set(parts) - {"local", "kubelet"}:
         from finchsim.benchmarks.kwok import run_kwok_bench
 
         run_kwok_bench(project, parts, out, err)
@@ -213,7 +220,7 @@ COMMANDS: dict[str, tuple[Callable[[argparse.Namespace], int], str]] = {
 }
 # local: start times and memory; kwok-up: time to rolled out; fidelity: HPA model vs real HPA;
 # scale: 100 nodes + 1000 pods; whatif: 100 nodes at 10x traffic.
-BENCH_PARTS = ("local", "kwok-up", "scale", "fidelity", "whatif")
+BENCH_PARTS = ("local", "kubelet", "kwok-up", "scale", "fidelity", "whatif")
 WITH_OVERLAY = ("simulate", "up", "bench", "calibrate")
 WITH_PLATFORM = ("simulate", "up")
 
