@@ -1,5 +1,7 @@
-"""`finchsim up --platform kwok` as a user runs it: kubectl works while it holds, Ctrl-C and a
-crash leave nothing behind (with `finchsim down` after a crash), a second `up` is refused.
+"""`finchsim up --platform kwok|kubelet` as a user runs it: kubectl works while it holds, every
+stopping signal (Ctrl-C once or three times, SIGTERM twice, SIGHUP, `finchsim down`) and a crash
+(SIGKILL, then `finchsim down`) leave nothing behind, a second `up` is refused. On the kubelet
+platform "nothing" includes every pod's processes and the edge (nginx, Prometheus).
 
 Each test runs the real CLI in a subprocess on a copy of the project (its own `.finchsim/`
 state), and records the control plane's pids so it can prove they are gone afterwards."""
@@ -11,6 +13,7 @@ import signal
 import subprocess
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import psutil
 import pytest
@@ -23,7 +26,9 @@ from tests.conftest import run_cli
 pytestmark = pytest.mark.kwok
 
 
-def wait_ready(proc: subprocess.Popen[str], project: Project) -> dict[str, int]:
+def wait_ready(
+    proc: subprocess.Popen[str], project: Project, platform: str = "kwok"
+) -> dict[str, int]:
     """Read the CLI's stdout until it says ready; return the control plane's pids."""
     assert proc.stdout is not None
     for line in proc.stdout:
@@ -32,11 +37,23 @@ def wait_ready(proc: subprocess.Popen[str], project: Project) -> dict[str, int]:
     else:
         raise AssertionError(f"up ended without getting ready: {proc.wait()} {proc.stderr}")
     state = read_state(project)
-    assert state is not None and state["platform"] == "kwok", state
+    assert state is not None and state["platform"] == platform, state
     pids_dir = Path(state["kubeconfig"]).parent / "pids"
     pids = {p.stem: int(p.read_text()) for p in pids_dir.glob("*.pid")}
     assert {"etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler"} <= set(pids)
     return pids
+
+
+def start_up(
+    start_cli: Callable[..., subprocess.Popen[str]], project: Project, platform: str = "kwok"
+) -> tuple[subprocess.Popen[str], dict[str, int], dict[str, Any]]:
+    """`finchsim up --platform P` until ready: the process, the control plane's pids, the
+    run record."""
+    proc = start_cli("--project", str(project.root), "up", "--platform", platform)
+    pids = wait_ready(proc, project, platform)
+    state = read_state(project)
+    assert state is not None
+    return proc, pids, state
 
 
 def nothing_left(project: Project, pids: dict[str, int], run_dir: str) -> None:
@@ -46,6 +63,13 @@ def nothing_left(project: Project, pids: dict[str, int], run_dir: str) -> None:
         if psutil.pid_exists(p) and psutil.Process(p).status() != psutil.STATUS_ZOMBIE
     }
     assert alive == {}, alive
+    # Nor any other process of the run (pods' processes, the edge's nginx and Prometheus).
+    strays = []
+    for proc in psutil.process_iter(["pid", "cmdline", "cwd", "status"]):
+        text = " ".join(proc.info["cmdline"] or []) + " " + (proc.info["cwd"] or "")
+        if run_dir in text and proc.info["status"] != psutil.STATUS_ZOMBIE:
+            strays.append(f"{proc.info['pid']}: {text}")
+    assert strays == [], strays
     assert not Path(run_dir).exists()
     assert read_state(project) is None
 
@@ -53,10 +77,7 @@ def nothing_left(project: Project, pids: dict[str, int], run_dir: str) -> None:
 def test_kubectl_works_while_up_holds_and_ctrl_c_cleans_everything(
     project_copy: Project, start_cli: Callable[..., subprocess.Popen[str]]
 ) -> None:
-    proc = start_cli("--project", str(project_copy.root), "up", "--platform", "kwok")
-    pids = wait_ready(proc, project_copy)
-    state = read_state(project_copy)
-    assert state is not None
+    proc, pids, state = start_up(start_cli, project_copy)
     done = run_cli("--project", str(project_copy.root), "kubeconfig")
     assert done.returncode == 0 and done.stdout.strip() == state["kubeconfig"], done
     nodes = subprocess.run(
@@ -75,22 +96,21 @@ def test_kubectl_works_while_up_holds_and_ctrl_c_cleans_everything(
     nothing_left(project_copy, pids, state["run_dir"])
 
 
+@pytest.mark.parametrize("platform", ["kwok", "kubelet"])
 def test_after_a_crash_down_stops_the_control_plane(
-    project_copy: Project, start_cli: Callable[..., subprocess.Popen[str]]
+    project_copy: Project, start_cli: Callable[..., subprocess.Popen[str]], platform: str
 ) -> None:
-    proc = start_cli("--project", str(project_copy.root), "up", "--platform", "kwok")
-    pids = wait_ready(proc, project_copy)
-    state = read_state(project_copy)
-    assert state is not None
+    proc, pids, state = start_up(start_cli, project_copy, platform)
     os.kill(proc.pid, signal.SIGKILL)  # no chance to clean up
     proc.wait(timeout=30)
     assert all(psutil.pid_exists(p) for p in pids.values()), "the cluster outlives the crash"
     done = run_cli("--project", str(project_copy.root), "down")
     assert done.returncode == 0, done
-    assert done.stdout.strip() == f"run {state['run_id']} (kwok) is down"
+    assert done.stdout.strip() == f"run {state['run_id']} ({platform}) is down"
     nothing_left(project_copy, pids, state["run_dir"])
 
 
+@pytest.mark.parametrize("platform", ["kwok", "kubelet"])
 @pytest.mark.parametrize(
     ("signals", "code"),
     [
@@ -105,11 +125,9 @@ def test_every_stopping_signal_cleans_everything_however_often_it_comes(
     start_cli: Callable[..., subprocess.Popen[str]],
     signals: tuple[signal.Signals, ...],
     code: int,
+    platform: str,
 ) -> None:
-    proc = start_cli("--project", str(project_copy.root), "up", "--platform", "kwok")
-    pids = wait_ready(proc, project_copy)
-    state = read_state(project_copy)
-    assert state is not None
+    proc, pids, state = start_up(start_cli, project_copy, platform)
     proc.send_signal(signals[0])
     assert proc.stderr is not None
     assert any(line.startswith("stopping…") for line in proc.stderr)  # tearing down now
@@ -119,13 +137,11 @@ def test_every_stopping_signal_cleans_everything_however_often_it_comes(
     nothing_left(project_copy, pids, state["run_dir"])
 
 
+@pytest.mark.parametrize("platform", ["kwok", "kubelet"])
 def test_down_stops_a_running_up_which_exits_143(
-    project_copy: Project, start_cli: Callable[..., subprocess.Popen[str]]
+    project_copy: Project, start_cli: Callable[..., subprocess.Popen[str]], platform: str
 ) -> None:
-    proc = start_cli("--project", str(project_copy.root), "up", "--platform", "kwok")
-    pids = wait_ready(proc, project_copy)
-    state = read_state(project_copy)
-    assert state is not None
+    proc, pids, state = start_up(start_cli, project_copy, platform)
     done = run_cli("--project", str(project_copy.root), "down")
     assert done.returncode == 0, done
     assert proc.wait(timeout=120) == 143
