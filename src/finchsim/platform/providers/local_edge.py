@@ -17,6 +17,7 @@ import json
 import os
 import signal
 import subprocess
+import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -43,6 +44,8 @@ from finchsim.platform.topology import build_topology
 from finchsim.project import Project
 
 CONTROLLER_SETTINGS = "ingress-nginx-controller"  # the ConfigMap ingress-nginx reads
+# ingress-nginx's --sync-rate-limit default (cmd/nginx/flags.go): at most 0.3 syncs a second.
+SYNC_RATE_LIMIT = 0.3
 METRICS_PORT_NAMES = ("metrics", "http")  # a container port Prometheus scrapes /metrics on
 NO_METRICS_IMAGES = ("finch-sim/finch-frontend",)  # nginx serving the SPA: no /metrics
 
@@ -120,6 +123,7 @@ class LocalEdge:
         self.monitoring: LocalMonitoring | None = None
         self.ingress: Supervised | None = None
         self._rendered = ""
+        self._synced = 0.0  # monotonic time of the last sync from the API
 
     # -- lifecycle -----------------------------------------------------------------------
 
@@ -138,7 +142,16 @@ class LocalEdge:
         self._start_ingress(clients)
 
     def reconcile(self, clients: Clients) -> None:
-        """Follow the API (ingress config, scrape targets); restart what died."""
+        """Restart what died; follow the API (ingress config, scrape targets) at most
+        `SYNC_RATE_LIMIT` times a second, as ingress-nginx does."""
+        if self.monitoring is not None:
+            self.monitoring.check()
+        if self.ingress is not None:
+            self.ingress.check()
+        now = time.monotonic()
+        if now - self._synced < 1.0 / SYNC_RATE_LIMIT:
+            return
+        self._synced = now
         services, pods = self._list(clients, "Service"), self._list(clients, "Pod")
         config = self._ingress_config(clients, services, pods)
         if config != self._rendered and self.ingress is not None:
@@ -149,9 +162,6 @@ class LocalEdge:
         if self.monitoring is not None:
             self.monitoring.write_target_list(scrape_targets(pods))
             self.monitoring.write_target_list(kubelet_targets(clients), "kubelets")
-            self.monitoring.check()
-        if self.ingress is not None:
-            self.ingress.check()
 
     def stop(self) -> None:
         """Stop everything started; safe after a partial start."""
