@@ -240,10 +240,14 @@ class KubeStateExporter:
         return exporter
 
     @property
-    def url(self) -> str:
+    def bound_port(self) -> int:
         if self._server is None:
             raise PlatformError("the kube-state exporter is not started")
-        return f"http://127.0.0.1:{self._server.server_port}/metrics"
+        return int(self._server.server_port)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.bound_port}/metrics"
 
     def start(self) -> None:
         """Do one refresh (so the first scrape already has every kind), then keep refreshing

@@ -133,7 +133,7 @@ class LocalEdge:
         self.proxy.start()
         self.exporter = KubeStateExporter(clients.api)
         self.exporter.start()
-        ports = {**self.ports, "metrics": int(self.exporter.url.split(":")[-1].split("/")[0])}
+        ports = {**self.ports, "metrics": self.exporter.bound_port}
         self.monitoring = LocalMonitoring(
             self.dir, self.project.cluster / "monitoring", ports, self.interval,
             self.register, self.log,
