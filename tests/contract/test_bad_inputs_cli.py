@@ -154,6 +154,6 @@ def test_a_run_lists_every_problem_of_every_input_at_once(project_copy: Project)
 
 
 KNOWN = (
-    "finch-sim/finch-backend, finch-sim/finch-frontend, postgres, postgres-exporter, redis, "
-    "redis_exporter"
+    "finch-sim/finch-backend, finch-sim/finch-frontend, postgres, postgres-exporter, python, "
+    "redis, redis_exporter"
 )
