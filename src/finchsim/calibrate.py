@@ -17,18 +17,25 @@ host, whose requests cause its work. The result keeps the request mix of the pro
 
 from __future__ import annotations
 
+import json
 import time
+import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import yaml
 from prometheus_api_client import PrometheusConnect
+from rich.console import Console
 
+from finchsim.durations import parse_duration
 from finchsim.errors import PlatformError
 from finchsim.load.locust_run import LocustRun
+from finchsim.load.seed import seed
 from finchsim.models.load import MODEL_FILE
 from finchsim.platform.base import Platform
+from finchsim.project import Project
+from finchsim.running import EventLog, run_platform
 
 NAMESPACE = "finch-production"
 API_HOST = "api.finch.example.com"
@@ -64,16 +71,48 @@ def _cpu_and_memory(
     return cpu, alive, memory
 
 
+def run_calibrate(
+    platform: Platform,
+    project: Project,
+    overlay: str,
+    profile: str,
+    out: Console,
+    err: Console,
+    events: EventLog,
+) -> int:
+    """`finchsim calibrate`: up, seed, measure the load model, write it, down."""
+    profile_path = project.loadtests / "profiles" / f"{profile}.yaml"
+
+    def drive(p: Platform, _tick: Callable[[], None]) -> int:
+        seed(p, out.print)
+        run_id = str(getattr(p, "run_id"))  # noqa: B009 (every Kubernetes platform has one)
+        load_dir = Path(getattr(p, "run_dir")) / "calibrate"  # noqa: B009
+        load_dir.mkdir()
+        model = measure(p, profile_path, load_dir, {}, out.print)
+        path = write_model(project.root, model, run_id, overlay, profile)
+        out.print(f"wrote {project.rel(path)}")
+        return 0
+
+    return run_platform(platform, out, err, events, hold=False, then=drive)
+
+
+def scrape_interval(prometheus_url: str) -> float:
+    """Seconds between two scrapes, as the running Prometheus is configured."""
+    with urllib.request.urlopen(f"{prometheus_url}/api/v1/status/config", timeout=10) as resp:
+        config = yaml.safe_load(json.load(resp)["data"]["yaml"])
+    return parse_duration(config["global"]["scrape_interval"])
+
+
 def measure(
     platform: Platform,
     profile_path: Path,
     run_dir: Path,
     owners: dict[str, str],
     say: Callable[[str], None],
-    scrape: float,
 ) -> dict[str, dict[str, dict[str, Any]]]:
     """Run the idle and load windows on an up, seeded platform; return the model's workloads."""
     prom = PrometheusConnect(url=platform.prometheus_url(), disable_ssl=True)
+    scrape = scrape_interval(platform.prometheus_url())
 
     def remember_owners() -> None:
         owners.update({p.name: p.owner for p in platform.pods()})

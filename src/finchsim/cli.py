@@ -83,10 +83,6 @@ def _platform_options(args: argparse.Namespace, events: list[str]) -> PlatformOp
 def cmd_up(args: argparse.Namespace) -> int:
     project = _project(args)
     check_run_inputs(project, args.overlay, platform=args.platform)
-    if args.platform == "local":
-        from finchsim.platform.local.live import run_up  # heavy imports only for this command
-
-        return run_up(project, args.overlay, out, err, hold=True)
     from finchsim.running import run_platform
 
     events = EventLog()
@@ -159,9 +155,13 @@ def _simulate_cluster(args: argparse.Namespace) -> int:
 
 
 def cmd_calibrate(args: argparse.Namespace) -> int:
-    from finchsim.platform.local.calibration import calibrate
+    from finchsim.calibrate import run_calibrate
 
-    return calibrate(_project(args), args.overlay, out, err, args.profile)
+    project = _project(args)
+    check_run_inputs(project, args.overlay, profile=args.profile)
+    events = EventLog()
+    platform = create_platform("local", PlatformOptions(project, args.overlay, log=events.append))
+    return run_calibrate(platform, project, args.overlay, args.profile, out, err, events)
 
 
 def cmd_controlplane(args: argparse.Namespace) -> int:

@@ -16,16 +16,13 @@ from tests.conftest import REPO, run_cli
 pytestmark = pytest.mark.integration
 
 
-@pytest.mark.parametrize(
-    "platform",
-    ["local", pytest.param("kubelet", marks=pytest.mark.kwok)],
-)
-def test_simulate_drives_load_and_keeps_the_evidence(tmp_path: Path, platform: str) -> None:
+@pytest.mark.kwok
+def test_simulate_drives_load_and_keeps_the_evidence(tmp_path: Path) -> None:
     root = tmp_path / "project"
     root.mkdir()
     for name in ("cluster", "loadtests", "analysis"):
         (root / name).symlink_to(REPO / name)
-    done = run_cli("--project", str(root), "simulate", "--platform", platform, "--profile", "smoke")
+    done = run_cli("--project", str(root), "simulate", "--profile", "smoke")
     assert done.returncode == 0, done.stderr
     lines = done.stdout.splitlines()
     totals = next((line for line in lines if line.startswith("requests ")), "")

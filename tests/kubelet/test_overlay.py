@@ -23,7 +23,7 @@ def test_production_overlay_comes_up_ready(project: Project, tmp_path: Path) -> 
     options = PlatformOptions(
         project, "production", log=events.append, settings=settings_file(project, tmp_path)
     )
-    platform = create("kubelet", options)
+    platform = create("local", options)
     started = time.monotonic()
     try:
         platform.up(timeout=300)

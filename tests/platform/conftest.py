@@ -50,7 +50,7 @@ def bring_up(
 ) -> Platform:
     settings = {
         "kwok": lambda: kwok_settings_file(project, directory),
-        "kubelet": lambda: kubelet_settings_file(project, directory),
+        "local": lambda: kubelet_settings_file(project, directory),
     }.get(name, lambda: None)()
     platform = create(name, PlatformOptions(project, overlay, log=events.append, settings=settings))
     platform.up(timeout=240)
@@ -61,7 +61,7 @@ def bring_up(
     scope="module",
     params=[
         pytest.param("kwok", marks=pytest.mark.kwok),
-        pytest.param("kubelet", marks=pytest.mark.kwok),
+        pytest.param("local", marks=pytest.mark.kwok),
     ],
 )
 def platform(

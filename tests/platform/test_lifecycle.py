@@ -1,6 +1,6 @@
-"""`finchsim up --platform kwok|kubelet` as a user runs it: kubectl works while it holds, every
+"""`finchsim up --platform kwok|local` as a user runs it: kubectl works while it holds, every
 stopping signal (Ctrl-C once or three times, SIGTERM twice, SIGHUP, `finchsim down`) and a crash
-(SIGKILL, then `finchsim down`) leave nothing behind, a second `up` is refused. On the kubelet
+(SIGKILL, then `finchsim down`) leave nothing behind, a second `up` is refused. On the local
 platform "nothing" includes every pod's processes and the edge (nginx, Prometheus).
 
 Each test runs the real CLI in a subprocess on a copy of the project (its own `.finchsim/`
@@ -96,7 +96,7 @@ def test_kubectl_works_while_up_holds_and_ctrl_c_cleans_everything(
     nothing_left(project_copy, pids, state["run_dir"])
 
 
-@pytest.mark.parametrize("platform", ["kwok", "kubelet"])
+@pytest.mark.parametrize("platform", ["kwok", "local"])
 def test_after_a_crash_down_stops_the_control_plane(
     project_copy: Project, start_cli: Callable[..., subprocess.Popen[str]], platform: str
 ) -> None:
@@ -110,7 +110,7 @@ def test_after_a_crash_down_stops_the_control_plane(
     nothing_left(project_copy, pids, state["run_dir"])
 
 
-@pytest.mark.parametrize("platform", ["kwok", "kubelet"])
+@pytest.mark.parametrize("platform", ["kwok", "local"])
 @pytest.mark.parametrize(
     ("signals", "code"),
     [
@@ -137,7 +137,7 @@ def test_every_stopping_signal_cleans_everything_however_often_it_comes(
     nothing_left(project_copy, pids, state["run_dir"])
 
 
-@pytest.mark.parametrize("platform", ["kwok", "kubelet"])
+@pytest.mark.parametrize("platform", ["kwok", "local"])
 def test_down_stops_a_running_up_which_exits_143(
     project_copy: Project, start_cli: Callable[..., subprocess.Popen[str]], platform: str
 ) -> None:

@@ -33,7 +33,7 @@ from finchsim.platform.controlplane.kwokctl import (
 from finchsim.platform.registry import PlatformOptions, create
 from finchsim.project import Project
 
-PLATFORM = "kubelet"
+PLATFORM = "local"
 IDLE_SECONDS = 60.0
 BUDGET_READY_FACTOR, BUDGET_READY_S = 1.5, 30.0
 BUDGET_PSS_MIB, BUDGET_IDLE_CPU = 2048.0, 0.05

@@ -1,4 +1,4 @@
-"""Every platform by name: `--platform local|kwok|kubelet|context`.
+"""Every platform by name: `--platform local|kwok|context`.
 
 The registry is an explicit dict of factories (no discovery magic); an unknown name fails
 listing the valid ones. Only this module and the CLI import platform implementations: the rest
@@ -43,12 +43,6 @@ def _objects(opts: PlatformOptions, with_monitoring: bool) -> list[Rendered]:
     return objects
 
 
-def _local(opts: PlatformOptions) -> Platform:
-    from finchsim.platform.local.platform import LocalPlatform
-
-    return LocalPlatform(opts.project, opts.overlay, log=opts.log)
-
-
 def _kwok(opts: PlatformOptions) -> Platform:
     from finchsim.platform.controlplane import controlplane_binaries
     from finchsim.platform.kubernetes.platform import KubernetesPlatform
@@ -67,8 +61,8 @@ def _kwok(opts: PlatformOptions) -> Platform:
     )
 
 
-def _kubelet(opts: PlatformOptions) -> Platform:
-    """Experimental: the real control plane with finch's kubelet running real processes."""
+def _local(opts: PlatformOptions) -> Platform:
+    """The real control plane on 127.0.0.1 with finch's kubelet running pods as processes."""
     from finchsim.platform.controlplane import controlplane_binaries
     from finchsim.platform.kubernetes.platform import KubernetesPlatform
     from finchsim.platform.local.settings import load_settings
@@ -97,7 +91,6 @@ def _context(opts: PlatformOptions) -> Platform:
 PLATFORMS: dict[str, Callable[[PlatformOptions], Platform]] = {
     "local": _local,
     "kwok": _kwok,
-    "kubelet": _kubelet,
     "context": _context,
 }
 
@@ -174,11 +167,6 @@ def cleanup(project: Project, state: dict[str, Any]) -> None:
     """Remove what a run recorded in `state` left behind (its holder is gone)."""
     platform = state.get("platform", "local")
     run_dir = Path(state["run_dir"])
-    if platform == "local":
-        from finchsim.platform.local.platform import cleanup_run
-
-        cleanup_run(project, run_dir, state["run_id"])
-        return
     provider_state = state.get("provider")
     if provider_state:
         if platform == "kwok":
@@ -186,7 +174,7 @@ def cleanup(project: Project, state: dict[str, Any]) -> None:
             from finchsim.platform.providers import kwok
 
             kwok.cleanup(provider_state, controlplane_binaries(project).by_name())
-        elif platform == "kubelet":
+        elif platform == "local":
             from finchsim.platform.controlplane import controlplane_binaries
             from finchsim.platform.providers import local
 

@@ -77,7 +77,7 @@ def timings_of(settings: LocalPlatformSettings, lease_seconds: int) -> ControlPl
 
 
 class LocalProvider(Provider):
-    name = "kubelet"
+    name = "local"
     capabilities = KUBERNETES_CAPABILITIES | {
         Capability.NODE_FAILURE,
         Capability.PROCESSES,
@@ -164,12 +164,12 @@ class LocalProvider(Provider):
 
     def ingress_url(self, host: str) -> str:
         if self.edge is None:
-            raise PlatformError("the kubelet platform runs its ingress only when up")
+            raise PlatformError("the local platform runs its ingress only when up")
         return self.edge.ingress_url(host)
 
     def prometheus_url(self) -> str:
         if self.edge is None:
-            raise PlatformError("the kubelet platform runs its Prometheus only when up")
+            raise PlatformError("the local platform runs its Prometheus only when up")
         return self.edge.prometheus_url()
 
     def dead(self) -> str | None:
@@ -182,7 +182,7 @@ class LocalProvider(Provider):
 
     def _kubelet(self) -> Kubelet:
         if self.kubelet is None:
-            raise PlatformError("the kubelet platform is not up")
+            raise PlatformError("the local platform is not up")
         return self.kubelet
 
     def exec_command(
