@@ -62,11 +62,18 @@ def wait_for(
 
 
 @pytest.fixture(scope="module")
-def up(project: Project, tmp_path_factory: pytest.TempPathFactory) -> Iterator[KubernetesPlatform]:
+def events() -> list[str]:
+    """What the module's platform logged."""
+    return []
+
+
+@pytest.fixture(scope="module")
+def up(
+    project: Project, tmp_path_factory: pytest.TempPathFactory, events: list[str]
+) -> Iterator[KubernetesPlatform]:
     namespace = Rendered(
         {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NS}}, "test"
     )
-    events: list[str] = []
     platform = kubelet_platform(project, tmp_path_factory.mktemp("kubelet"), [namespace], events)
     started = time.monotonic()
     platform.up(timeout=120)

@@ -355,3 +355,33 @@ def test_kubelet_records_events(api: Clients) -> None:
 
     mine = wait_for("the kubelet's Started and BackOff events", found, timeout=60, every=1)
     print(sorted(mine))
+
+
+def test_killed_control_plane_processes_are_started_again(
+    up: Any, api: Clients, events: list[str]
+) -> None:
+    """kill -9 of the API server and the scheduler: the platform's loop starts them again and
+    says so, and the restarted scheduler binds a new pod that our kubelet then runs. (Last in
+    the module: the API server is away for a few seconds.)"""
+    cluster = up.provider.cluster
+    pids = cluster.pids()
+    for name in ("kube-apiserver", "kube-scheduler"):
+        subprocess.run(["kill", "-9", str(pids[name])], check=True)
+    wait_for(
+        "both seen dead",
+        lambda: {"kube-apiserver", "kube-scheduler"} <= set(cluster.dead_components()),
+    )
+    up.poll()  # restarts them (it raises only when a process keeps exiting)
+    assert cluster.dead_components() == []
+    told = [e for e in events if e.startswith("control plane: ")]
+    assert any("exited; starting again" in e for e in told), events[-5:]
+    assert any(e.endswith("restarted") for e in told), events[-5:]
+    api.apps.create_namespaced_deployment(NS, deployment("after-restart", SERVE))
+    pod = wait_for(
+        "a pod bound and running after the restart",
+        lambda: next(
+            (p for p in pods_of(api, "after-restart") if p.status.phase == "Running"), None
+        ),
+        timeout=90,
+    )
+    assert pod.spec.node_name.startswith("finch-node-")

@@ -158,7 +158,7 @@ def test_an_unknown_platform_is_a_usage_error() -> None:
     done = run_cli("up", "--platform", "kind")
     assert done.returncode == 2
     assert (
-        "invalid choice: 'kind' (choose from 'local', 'kwok', 'kubelet', 'context')" in done.stderr
+        "invalid choice: 'kind' (choose from 'local', 'kwok', 'context')" in done.stderr
     )
 
 

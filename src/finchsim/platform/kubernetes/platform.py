@@ -119,12 +119,12 @@ class KubernetesPlatform(Platform):
 
     def poll(self) -> None:
         api = self._api()
+        dead = self.provider.dead()  # first: it may bring back the API server reconcile needs
+        if dead is not None:
+            raise PlatformError(dead)
         self.provider.reconcile(api)
         if self.load_model is not None and Capability.SIMULATED_LOAD in self.capabilities:
             write_usage(api, self.load_model, self.namespaces, self.offered)
-        dead = self.provider.dead()
-        if dead is not None:
-            raise PlatformError(dead)
 
     def _api(self) -> Clients:
         if self.clients is None:

@@ -9,13 +9,12 @@ cluster's relabelling does (namespace, pod, container, job = the app label)."""
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from finchsim.platform.local.pods import Pod
 from finchsim.platform.local.processes import Proc, spawn
 from finchsim.platform.local.supervisor import Supervised
 
@@ -136,32 +135,6 @@ class LocalMonitoring:
                 },
             ],
         }
-
-    def write_targets(self, pods: Iterable[Pod], namespace: str) -> None:
-        """Every scheduled pod's metrics port (a container port named `metrics`, or the
-        backend's `http`, which serves /metrics); the frontend's nginx has none."""
-        targets = []
-        for pod in pods:
-            if not pod.node or pod.deleting:
-                continue
-            for run in pod.containers:
-                if run.spec.image.startswith("finch-sim/finch-frontend"):
-                    continue
-                for name, port in run.spec.ports.items():
-                    if name not in ("metrics", "http"):
-                        continue
-                    targets.append(
-                        {
-                            "targets": [f"127.0.0.1:{pod.env.ports[port]}"],
-                            "labels": {
-                                "namespace": namespace,
-                                "pod": pod.name,
-                                "container": run.spec.name,
-                                "job": pod.workload.labels.get("app", pod.workload.name),
-                            },
-                        }
-                    )
-        self.write_target_list(targets)
 
     def write_target_list(self, targets: list[dict[str, Any]], name: str = "targets") -> None:
         """Prometheus' file_sd targets of the pods, or (`name="kubelets"`) of the kubelets,

@@ -1,6 +1,5 @@
-"""The `kubelet` platform's provider (experimental; `local` stays the emulation until this one
-reaches parity): a real control plane on 127.0.0.1 and finch's kubelet running the pods as real
-processes.
+"""The `local` platform's provider: a real control plane on 127.0.0.1 and finch's kubelet
+running the pods as real processes.
 
 kwokctl's binary runtime starts etcd, kube-apiserver, kube-controller-manager, kube-scheduler and
 metrics-server from the pinned cache. Its kwok controller is kept: with `--disable
@@ -15,17 +14,19 @@ Flags that differ from the kwok platform:
   endpoints computes them from the pods and their readiness;
 - metrics-server scrapes the node's InternalIP (the kubelet's loopback address), with its
   self-signed certificate (`--kubelet-insecure-tls`, which kwokctl already passes).
-Namespaces get Pod Security `restricted` enforcement before the overlay is applied."""
+Namespaces get Pod Security `restricted` enforcement before the overlay is applied. A
+control-plane process that exits is started again (`dead`), with the budget of `Supervised`."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from kubernetes.client.exceptions import ApiException
 
-from finchsim.errors import PlatformError
+from finchsim.errors import CommandError, PlatformError
 from finchsim.platform.base import Capability
 from finchsim.platform.controlplane.kwokctl import (
     ControlPlaneTimings,
@@ -39,6 +40,7 @@ from finchsim.platform.kubernetes.apply import apply_objects
 from finchsim.platform.kubernetes.client import Clients, api_message
 from finchsim.platform.kubernetes.provider import KUBERNETES_CAPABILITIES, Provider
 from finchsim.platform.local.settings import LocalPlatformSettings
+from finchsim.platform.local.supervisor import MAX_RESTARTS, RESTART_WINDOW_S
 from finchsim.platform.manifests import Rendered
 from finchsim.platform.providers.kwok import _wait_nodes_schedulable
 from finchsim.platform.providers.local_edge import LocalEdge
@@ -109,6 +111,7 @@ class LocalProvider(Provider):
         self.edge: LocalEdge | None = None
         self.run_dir: Path | None = None
         self.log: Callable[[str], None] = lambda _m: None
+        self.control_plane_restarts: list[float] = []  # monotonic times, as Supervised keeps
 
     def create(self, run_dir: Path, log: Callable[[str], None]) -> Path:
         self.run_dir, self.log = run_dir, log
@@ -173,12 +176,31 @@ class LocalProvider(Provider):
         return self.edge.prometheus_url()
 
     def dead(self) -> str | None:
+        """Why the platform cannot go on, or None. A control-plane process that exited is
+        started again, as a static pod's kubelet would (its state is in etcd or on disk), and
+        told in the log; only one that keeps exiting ends the run."""
         if self.kubelet is not None and (why := self.kubelet.dead()) is not None:
             return why
         if self.cluster is None or not (dead := self.cluster.dead_components()):
             return None
-        tails = self.cluster.log_tails(only=dead)
-        return f"control-plane process(es) died: {', '.join(dead)}\n{tails}"
+        tails = self.cluster.log_tails(only=dead, lines=3)
+        now = time.monotonic()
+        self.control_plane_restarts = [
+            t for t in self.control_plane_restarts if now - t < RESTART_WINDOW_S
+        ]
+        if len(self.control_plane_restarts) >= MAX_RESTARTS:
+            return (
+                f"control-plane process(es) keep exiting: {', '.join(dead)} "
+                f"({MAX_RESTARTS} restarts in {RESTART_WINDOW_S:.0f} s)\n{tails}"
+            )
+        self.control_plane_restarts.append(now)
+        self.log(f"control plane: {', '.join(dead)} exited; starting again\n{tails}")
+        try:
+            self.cluster.restart_dead()
+        except CommandError as exc:
+            return f"control-plane process(es) died and did not start again: {exc}\n{tails}"
+        self.log(f"control plane: {', '.join(dead)} restarted")
+        return None
 
     def _kubelet(self) -> Kubelet:
         if self.kubelet is None:
