@@ -18,6 +18,7 @@ import psutil
 import pytest
 
 from finchsim.platform.local.processes import REGISTRY_FILE, Proc, ProcessRegistry, spawn
+from finchsim.platform.ports import free_port
 
 pytestmark = pytest.mark.integration
 
@@ -160,6 +161,57 @@ def test_pdeathsig_kills_child_when_parent_is_sigkilled(tmp_path: Path) -> None:
             parent.stdout.close()
         if child > 0:
             hard_kill([child])
+
+
+def test_nginx_workers_go_with_a_master_told_by_sigterm(tmp_path: Path) -> None:
+    """PDEATHSIG reaches only the master; with SIGKILL its workers would keep the port. With
+    `death_signal=SIGTERM` the master stops them (nginx's fast shutdown) before it exits."""
+    conf = tmp_path / "nginx.conf"
+    conf.write_text(
+        f"worker_processes 2; daemon off; pid {tmp_path}/nginx.pid; error_log stderr;\n"
+        f"events {{}} http {{ access_log off; server {{ listen 127.0.0.1:{free_port()}; }} }}\n"
+    )
+    intermediate = textwrap.dedent(f"""
+        import os, signal, time
+        from pathlib import Path
+        from finchsim.platform.local.processes import spawn
+        p = spawn(["nginx", "-c", {str(conf)!r}, "-p", {str(tmp_path)!r}],
+                  env={{"PATH": "/usr/sbin:/usr/bin"}}, cwd={str(tmp_path)!r},
+                  log_path=Path({str(tmp_path / "nginx.log")!r}), death_signal=signal.SIGTERM)
+        print(p.pid, flush=True)
+        time.sleep(60)
+    """)
+    parent = subprocess.Popen(
+        [sys.executable, "-c", intermediate], stdout=subprocess.PIPE, text=True
+    )
+    group: list[int] = []
+    try:
+        assert parent.stdout is not None
+        master = int(parent.stdout.readline())
+
+        def nginx_group() -> list[int]:
+            return [p.pid for p in psutil.process_iter() if _sid(p.pid) == master]
+
+        assert wait_for(lambda: len(nginx_group()) == 3), nginx_group()  # master + 2 workers
+        group = nginx_group()
+        parent.kill()
+        parent.wait()
+        assert wait_for(lambda: all(gone(pid) for pid in group), 10), [
+            pid for pid in group if not gone(pid)
+        ]
+    finally:
+        parent.kill()
+        parent.wait()
+        if parent.stdout is not None:
+            parent.stdout.close()
+        hard_kill(group)
+
+
+def _sid(pid: int) -> int:
+    try:
+        return os.getsid(pid)
+    except ProcessLookupError:
+        return -1
 
 
 def test_cpu_sample_follows_busy_time_of_the_tree(spawner: Callable[..., Proc]) -> None:

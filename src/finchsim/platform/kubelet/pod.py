@@ -206,6 +206,7 @@ class PodWorker:
                     log_path=log,
                     cgroup_procs=procs,
                     ids=ids,
+                    death_signal=launch.death_signal,
                 )
             else:
                 run.proc = start_server(launch, pod_env, procs)

@@ -209,7 +209,10 @@ class Proc:
 
 
 def _child_setup(
-    parent_pid: int, cgroup_procs: Sequence[Path], ids: tuple[int, ...] | None
+    parent_pid: int,
+    cgroup_procs: Sequence[Path],
+    ids: tuple[int, ...] | None,
+    death_signal: int,
 ) -> None:
     """Runs in the child between fork and exec. Order matters: join the cgroups while still root
     (cgroup.procs is root-owned), then drop to `user`, then set PDEATHSIG (prctl(2): any change
@@ -222,7 +225,7 @@ def _child_setup(
         os.setgroups(list(ids[2:]))
         os.setgid(ids[1])
         os.setuid(ids[0])
-    if _LIBC.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) != 0:
+    if _LIBC.prctl(_PR_SET_PDEATHSIG, death_signal, 0, 0, 0) != 0:
         raise OSError(ctypes.get_errno(), "prctl(PR_SET_PDEATHSIG) failed")
     if os.getppid() != parent_pid:  # the harness died before prctl took effect
         os._exit(126)
@@ -237,13 +240,16 @@ def spawn(
     user: str | None = None,
     cgroup_procs: Sequence[Path] = (),
     ids: tuple[int, ...] | None = None,
+    death_signal: int = signal.SIGKILL,
 ) -> Proc:
     """Start `argv` in its own session/process group with stdout+stderr appended to `log_path`,
-    dying with the harness (PDEATHSIG). `env` is the complete environment. `user` runs it as that
-    OS user with its primary group (needs root); `ids` runs it as (uid, gid, *groups) instead, as a
-    container's `runAsUser`/`runAsGroup` with `fsGroup`/`supplementalGroups`. `cgroup_procs` are
-    `cgroup.procs` files the child joins before exec (`ContainerCgroup.procs_files`), so no
-    descendant is forked outside its limits. Raises OSError/SubprocessError if it cannot start."""
+    dying with the harness (PDEATHSIG `death_signal`: SIGTERM for a master whose workers, which
+    PDEATHSIG does not reach, must be stopped by it — nginx's would keep the ports). `env` is the
+    complete environment. `user` runs it as that OS user with its primary group (needs root);
+    `ids` runs it as (uid, gid, *groups) instead, as a container's `runAsUser`/`runAsGroup` with
+    `fsGroup`/`supplementalGroups`. `cgroup_procs` are `cgroup.procs` files the child joins
+    before exec (`ContainerCgroup.procs_files`), so no descendant is forked outside its limits.
+    Raises OSError/SubprocessError if it cannot start."""
     log_path.parent.mkdir(parents=True, exist_ok=True)
     parent, files = os.getpid(), list(cgroup_procs)
     if user is not None:
@@ -259,7 +265,7 @@ def spawn(
             stderr=subprocess.STDOUT,
             start_new_session=True,
             close_fds=True,
-            preexec_fn=lambda: _child_setup(parent, files, ids),
+            preexec_fn=lambda: _child_setup(parent, files, ids, death_signal),
         )
     return Proc(popen, argv, log_path)
 

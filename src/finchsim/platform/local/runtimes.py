@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import re
 import shutil
+import signal
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -65,6 +66,7 @@ class Launch:
     user: str | None = None
     # Process settings for an image whose program is started by a launcher class.
     kind: str = "process"  # process | postgres | redis
+    death_signal: int = signal.SIGKILL  # sent when the harness dies (`processes.spawn`)
 
 
 def localize_env(container: Container, pod: PodEnv) -> dict[str, str]:
@@ -165,7 +167,10 @@ def frontend(container: Container, pod: PodEnv) -> Launch:
     conf = pod.pod_dir / "nginx.conf"
     # nginx's workers drop to `nobody` when started as root; they only read the SPA.
     return Launch(
-        ["nginx", "-c", str(conf), "-p", str(pod.pod_dir), "-g", "daemon off;"], env, pod.pod_dir
+        ["nginx", "-c", str(conf), "-p", str(pod.pod_dir), "-g", "daemon off;"],
+        env,
+        pod.pod_dir,
+        death_signal=signal.SIGTERM,  # its workers outlive a SIGKILLed master
     )
 
 

@@ -258,6 +258,7 @@ class LocalEdge:
                 env={"PATH": "/usr/sbin:/usr/bin"},
                 cwd=ingress_dir,
                 log_path=ingress_dir / "nginx.out",
+                death_signal=signal.SIGTERM,  # its workers outlive a SIGKILLed master
             ),
             self.log,
             self.register,
