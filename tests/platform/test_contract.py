@@ -1,8 +1,8 @@
 """Every `Platform` method held to its docstring (finchsim/platform/base.py), on every platform.
 
-Parametrised by platform (`tests/platform/conftest.py`): kwok, and the local platform on the real
-control plane with our kubelet (`local`). Each test leaves the topology as it found it, and prints its before/after
-evidence when it fails. Numbers come from the rendered overlay, never from the test."""
+Parametrised by platform (`tests/platform/conftest.py`): kwok, and the local platform (the real
+control plane with our kubelet). Each test leaves the topology as it found it, and prints its
+before/after evidence when it fails. Numbers come from the rendered overlay, never from the test."""
 
 from __future__ import annotations
 

@@ -157,9 +157,7 @@ def test_what_if_options_need_the_kwok_platform(project_copy: Project) -> None:
 def test_an_unknown_platform_is_a_usage_error() -> None:
     done = run_cli("up", "--platform", "kind")
     assert done.returncode == 2
-    assert (
-        "invalid choice: 'kind' (choose from 'local', 'kwok', 'context')" in done.stderr
-    )
+    assert "invalid choice: 'kind' (choose from 'local', 'kwok', 'context')" in done.stderr
 
 
 def test_a_kwok_what_if_checks_its_inputs_before_starting(project_copy: Project) -> None:
