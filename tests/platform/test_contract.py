@@ -6,6 +6,7 @@ before/after evidence when it fails. Numbers come from the rendered overlay, nev
 
 from __future__ import annotations
 
+import ipaddress
 import subprocess
 import time
 from pathlib import Path
@@ -14,6 +15,7 @@ import pytest
 
 from finchsim.errors import PlatformError
 from finchsim.platform.base import Capability, ComponentState, Platform, PodState
+from finchsim.platform.kubelet.addresses import SERVICE_RANGE
 from finchsim.platform.manifests import render
 from finchsim.platform.network.endpoints import headless_ip
 from finchsim.platform.tools import find_tool
@@ -178,6 +180,16 @@ def test_exec_runs_with_the_containers_environment_where_pods_run(platform: Plat
         return
     said = platform.exec_command(NS, "finch-backend", argv).strip()
     assert said == headless_ip(NS, "finch-postgres"), said
+    # The Service links a kubelet adds (envvars.py): a Service with a cluster IP, and the API
+    # server's own; none for a headless one.
+    links = "$FINCH_BACKEND_SERVICE_HOST $FINCH_BACKEND_SERVICE_PORT $FINCH_BACKEND_PORT "
+    links += "$KUBERNETES_SERVICE_HOST ${FINCH_POSTGRES_SERVICE_HOST:-none}"
+    host, port, url, api, postgres = platform.exec_command(
+        NS, "finch-backend", ["sh", "-c", f"echo {links}"]
+    ).split()
+    assert ipaddress.ip_address(host) in ipaddress.ip_network(SERVICE_RANGE), host
+    assert ipaddress.ip_address(api) in ipaddress.ip_network(SERVICE_RANGE), api
+    assert (url, postgres) == (f"tcp://{host}:{port}", "none")
     with pytest.raises(PlatformError, match=r"exit 3"):
         platform.exec_command(NS, "finch-backend", ["sh", "-c", "exit 3"])
 

@@ -26,6 +26,7 @@ from kubernetes.client.exceptions import ApiException
 from finchsim.errors import PlatformError
 from finchsim.platform.kubelet.addresses import PodIPs, node_ip
 from finchsim.platform.kubelet.container import ContainerRun
+from finchsim.platform.kubelet.envvars import pod_service_env, service_links
 from finchsim.platform.kubelet.events import EventRecorder
 from finchsim.platform.kubelet.exec import exec_in, kill_container
 from finchsim.platform.kubelet.metrics import MetricsServer
@@ -82,6 +83,7 @@ class Kubelet:
         self.thread: threading.Thread | None = None
         self.failure: str | None = None
         self.services: dict[str, dict[str, tuple[str, dict[int, int]]]] = {}
+        self.service_links: dict[str, dict[str, str]] = {}  # envvars.service_links
         self._services_at = 0.0
         self._sent: dict[str, Any] = {}
 
@@ -209,6 +211,7 @@ class Kubelet:
                 worker = self._new_worker(pod)
             worker.pod = pod
             worker.services = self.services.get(worker.plan.namespace, {})
+            worker.service_env = pod_service_env(pod, self.service_links)
             if deleting and not worker.terminating:
                 grace = pod["metadata"].get("deletionGracePeriodSeconds")
                 worker.terminate(float(worker.plan.grace if grace is None else grace))
@@ -292,7 +295,9 @@ class Kubelet:
 
     def _refresh_services(self) -> None:
         found: dict[str, dict[str, tuple[str, dict[int, int]]]] = {}
-        for svc in self.clients.core.list_service_for_all_namespaces().items:
+        services = self.clients.core.list_service_for_all_namespaces().items
+        self.service_links = service_links(as_dict(svc) for svc in services)
+        for svc in services:
             ip = service_ip(as_dict(svc))  # a headless one: its stable address at the proxy
             if ip is None:
                 continue

@@ -65,6 +65,7 @@ class PodWorker:
         self.terminated = threading.Event()
         self.frozen = False  # its node failed: nothing runs, nothing is reported
         self.services: dict[str, tuple[str, dict[int, int]]] = {}
+        self.service_env: dict[str, str] = {}  # {SVC}_SERVICE_HOST, ... (envvars.py)
         self.transitions: dict[str, tuple[str, str]] = {}  # condition -> (status, since)
         pod_dir.mkdir(parents=True, exist_ok=True)
         pod_dir.chmod(0o755)
@@ -147,7 +148,7 @@ class PodWorker:
             return
         try:
             raw = self._raw_container(spec.name)
-            env = resolve_env(self.pod, raw, api, self.ip, self.host_ip)
+            env = {**self.service_env, **resolve_env(self.pod, raw, api, self.ip, self.host_ip)}
             if self.mounts is None:
                 volumes = volume_dirs(self.plan, self.pod_dir, self.claims_dir, api)
                 self.mounts = {m: volumes[v] for m, v in spec.mounts.items() if v in volumes}
