@@ -161,7 +161,9 @@ ROWS: list[Row] = [
     # Backups: schedule, image, retention.
     (PROD, "CronJob", "postgres-backup", "spec.schedule", "0 2 * * *"),
     (STAGING, "CronJob", "postgres-backup", "spec.schedule", "0 2 * * *"),
-    (PROD, "CronJob", "postgres-backup", "spec.concurrencyPolicy", "Forbid"),
+    # Ours: whose 2 AM (the seed does not say), and never two dumps at once in any overlay.
+    *[(env, "CronJob", "postgres-backup", "spec.timeZone", "Etc/UTC") for env in ENVS],
+    *[(env, "CronJob", "postgres-backup", "spec.concurrencyPolicy", "Forbid") for env in ENVS],
     (PROD, "CronJob", "postgres-backup", f"{BACKUP}.image", "postgres:15-alpine"),
     (PROD, "CronJob", "postgres-backup", f"{BACKUP}.env[name=BACKUP_RETENTION_DAYS].value", "30"),
     (STAGING, "CronJob", "postgres-backup", f"{BACKUP}.env[name=BACKUP_RETENTION_DAYS].value", "7"),

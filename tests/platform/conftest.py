@@ -12,6 +12,7 @@ import subprocess
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -46,11 +47,18 @@ def kwok_settings_file(project: Project, directory: Path, **timings: str) -> Pat
 
 
 def bring_up(
-    name: str, project: Project, directory: Path, events: list[str], overlay: str = "production"
+    name: str,
+    project: Project,
+    directory: Path,
+    events: list[str],
+    overlay: str = "production",
+    **timings: Any,
 ) -> Platform:
+    """Platform `name` up with the test timings; `timings` override fields of its settings'
+    `timings` (each platform's own names and units)."""
     settings = {
-        "kwok": lambda: kwok_settings_file(project, directory),
-        "local": lambda: kubelet_settings_file(project, directory),
+        "kwok": lambda: kwok_settings_file(project, directory, **timings),
+        "local": lambda: kubelet_settings_file(project, directory, **timings),
     }.get(name, lambda: None)()
     platform = create(name, PlatformOptions(project, overlay, log=events.append, settings=settings))
     platform.up(timeout=240)
