@@ -48,6 +48,9 @@ def test_every_name_the_rules_and_dashboards_use_is_exported() -> None:
         "kube_deployment_status_replicas_unavailable",
         "kube_horizontalpodautoscaler_status_condition",
         "kubelet_volume_stats_available_bytes",
+        "kubelet_volume_stats_capacity_bytes",
+        "kubelet_volume_stats_used_bytes",
+        "nginx_ingress_controller_requests",
     ):
         assert name in used and name in known, name
 

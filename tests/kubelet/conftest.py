@@ -21,7 +21,8 @@ from finchsim.project import Project
 
 NS = "kubelet-test"
 # Short node timings so a failed node turns NotReady within a test's patience.
-TEST_TIMINGS = {"nodeMonitorGracePeriod": 20, "podEvictionTimeout": 10}
+# A short volume-stats period so a walk made before a database's initdb is soon redone.
+TEST_TIMINGS = {"nodeMonitorGracePeriod": 20, "podEvictionTimeout": 10, "volumeStatsAggPeriod": 5}
 LEASE_SECONDS = 10
 
 

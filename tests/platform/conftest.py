@@ -7,6 +7,7 @@ assertion is read back from these settings, never repeated in a test."""
 
 from __future__ import annotations
 
+import contextlib
 import signal
 import subprocess
 import sys
@@ -63,6 +64,16 @@ def bring_up(
     platform = create(name, PlatformOptions(project, overlay, log=events.append, settings=settings))
     platform.up(timeout=240)
     return platform
+
+
+@contextlib.contextmanager
+def brought_up(name: str, project: Project, directory: Path) -> Iterator[Platform]:
+    """`bring_up` for a module fixture: the platform, brought down at the end."""
+    platform = bring_up(name, project, directory, [])
+    try:
+        yield platform
+    finally:
+        platform.down()
 
 
 @pytest.fixture(

@@ -19,6 +19,8 @@ def test_counts_rates_and_rejections_across_partial_writes(tmp_path: Path) -> No
         f"{now - 1:.3f} api.example 503 0.000 - GET {API}",  # the rate limit: no upstream
         f"{now - 1:.3f} api.example 503 0.020 127.0.0.1:4001 POST {API}",  # the app's own 503
         f"{now - 1:.3f} web.example 200 0.001 127.0.0.1:4002 GET {WEB}",
+        # The first upstream refused, the request was retried on the next one.
+        f"{now - 1:.3f} api.example 200 0.030 127.0.0.1:4001, 127.0.0.1:4003 GET {API}",
         f"{now - 1:.3f} unknown.example 404 0.000 - GET - - -",  # catch-all: not counted
         f"{now - 60:.3f} api.example 200 0.010 127.0.0.1:4001 GET {API}",  # not in the rates
     ]
@@ -31,7 +33,7 @@ def test_counts_rates_and_rejections_across_partial_writes(tmp_path: Path) -> No
     traffic.read()
     totals = {(c.host, c.method, c.status): c.count for c in traffic.totals()}
     assert totals == {
-        ("api.example", "GET", "200"): 2,
+        ("api.example", "GET", "200"): 3,
         ("api.example", "GET", "503"): 1,
         ("api.example", "POST", "503"): 1,
         ("web.example", "GET", "200"): 1,
@@ -39,7 +41,7 @@ def test_counts_rates_and_rejections_across_partial_writes(tmp_path: Path) -> No
     services = {c.host: (c.ingress, c.service, c.path) for c in traffic.totals()}
     assert services["web.example"] == ("finch-web", "finch-frontend", "/")
     rates = traffic.rates(window=5.0)
-    assert (rates.requests, rates.errors, rates.limited) == (4 / 5, 1 / 5, 1 / 5)
+    assert (rates.requests, rates.errors, rates.limited) == (5 / 5, 1 / 5, 1 / 5)
 
 
 def test_missing_log_reads_nothing(tmp_path: Path) -> None:

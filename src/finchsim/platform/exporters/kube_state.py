@@ -24,23 +24,19 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from wsgiref.simple_server import WSGIRequestHandler, make_server
 
 import yaml
 from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 from prometheus_client.core import CounterMetricFamily, Metric
-from prometheus_client.exposition import (
-    CONTENT_TYPE_LATEST,
-    ThreadingWSGIServer,
-    generate_latest,
-)
+from prometheus_client.exposition import generate_latest
 from prometheus_client.registry import Collector, CollectorRegistry
 from urllib3.exceptions import HTTPError
 
 from finchsim.errors import PlatformError
 from finchsim.platform.exporters import ksm_cluster, ksm_pods, ksm_workloads
 from finchsim.platform.exporters.families import Family, Obj, Samples
+from finchsim.platform.exporters.serving import MetricsEndpoint
 
 FAMILIES: tuple[Family, ...] = (
     *ksm_pods.FAMILIES,
@@ -195,11 +191,6 @@ def _reason(exc: Exception) -> str:
     return (str(exc).strip().splitlines() or [repr(exc)])[0]
 
 
-class _QuietHandler(WSGIRequestHandler):
-    def log_message(self, format: str, *args: object) -> None:
-        """A scrape every few seconds would flood the caller's log."""
-
-
 class KubeStateExporter:
     """kube-state-metrics' series for one cluster, served on 127.0.0.1 (see the module
     docstring). `start()` / `stop()` / `collect()` like the other long-running observers."""
@@ -224,7 +215,7 @@ class KubeStateExporter:
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        self._server: Any = None
+        self._server = MetricsEndpoint(self._exposition, "kube-state", port)
 
     @classmethod
     def from_kubeconfig(
@@ -241,9 +232,7 @@ class KubeStateExporter:
 
     @property
     def bound_port(self) -> int:
-        if self._server is None:
-            raise PlatformError("the kube-state exporter is not started")
-        return int(self._server.server_port)
+        return self._server.bound_port
 
     @property
     def url(self) -> str:
@@ -256,31 +245,16 @@ class KubeStateExporter:
         self._stop.clear()
         self._thread = threading.Thread(target=self._run, name="kube-state-exporter", daemon=True)
         self._thread.start()
-        self._server = make_server(
-            "127.0.0.1", self.port, self._app, ThreadingWSGIServer, handler_class=_QuietHandler
-        )
-        threading.Thread(
-            target=self._server.serve_forever, name="kube-state-http", daemon=True
-        ).start()
+        self._server.start()
 
-    def _app(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> list[bytes]:
+    def _exposition(self) -> bytes:
         """/metrics (any path but /healthz): the text rendered at the last refresh."""
-        if environ.get("PATH_INFO") == "/healthz":
-            start_response("200 OK", [("Content-Type", "text/plain")])
-            return [b"ok"]
         with self._lock:
-            body = self._state.exposition
-        start_response(
-            "200 OK", [("Content-Type", CONTENT_TYPE_LATEST), ("Content-Length", str(len(body)))]
-        )
-        return [body]
+            return self._state.exposition
 
     def stop(self) -> None:
         self._stop.set()
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
+        self._server.stop()
         if self._thread is not None:
             self._thread.join(timeout=self.request_timeout + self.interval)
             self._thread = None

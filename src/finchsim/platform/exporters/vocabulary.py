@@ -1,11 +1,12 @@
 """Every metric name the monitoring in `cluster/monitoring/` may use, and who serves it.
 
 One declared place: the kube-state-metrics families come from this package's exporter
-(`kube_state.FAMILIES`) and the kubelet's volume statistics from `volume_stats.FAMILIES`; the
-rest is listed here with the labels a query may match on. **The kubelet being written must
-serve `KUBELET_RESOURCE` on `/metrics/resource`, `CADVISOR` on `/metrics/cadvisor` and
-`volume_stats.FAMILIES` on `/metrics`**, with these label names, so the rules, dashboards and
-`finchsim calibrate` read the same series on every platform.
+(`kube_state.FAMILIES`), the kubelet's volume statistics from `volume_stats.FAMILIES` and the
+ingress controller's request counter from `ingress_nginx.FAMILIES`; the rest is listed here
+with the labels a query may match on. **finch's kubelet serves `KUBELET_RESOURCE` on
+`/metrics/resource`, `CADVISOR` on `/metrics/cadvisor` and `volume_stats.FAMILIES` on
+`/metrics`**, with these label names, so the rules, dashboards and `finchsim calibrate` read
+the same series on every platform.
 
 `vocabulary_problems` holds the rule and dashboard expressions to it: a name that nothing here
 exports (and no recording rule defines) is a problem, and so is a label matcher on an exporter
@@ -23,7 +24,7 @@ from typing import Any
 import yaml
 
 from finchsim.errors import Problem
-from finchsim.platform.exporters import ksm_pods, kube_state, volume_stats
+from finchsim.platform.exporters import ingress_nginx, ksm_pods, kube_state, volume_stats
 from finchsim.platform.exporters.families import CONDITION_STATUSES, Family
 from finchsim.platform.exporters.promql import selectors
 
@@ -108,12 +109,16 @@ NODE_EXPORTER = Source(
         "node_memory_MemTotal_bytes": (),
     },
 )
+# The request counter with its labels as the local platform serves them
+# (finchsim.platform.exporters.ingress_nginx, after ingress-nginx's socket collector); the
+# duration histogram only on clusters running ingress-nginx itself (labels not checked).
 INGRESS_NGINX = Source(
     "ingress-nginx controller (controller-v1.15.1 /metrics)",
     {
-        "nginx_ingress_controller_requests": None,
+        **_families(ingress_nginx.FAMILIES),
         **_histogram("nginx_ingress_controller_request_duration_seconds", None),
     },
+    check_labels=True,
 )
 # The reference workload's own metrics (cluster/workload/backend/finchapp/metrics.py, and
 # django-prometheus's middleware) and its exporter sidecars.

@@ -35,6 +35,7 @@ from finchsim.platform.kubelet.pod import PodWorker
 from finchsim.platform.kubelet.probes import ProbePool
 from finchsim.platform.kubelet.spec import ApiLookups, plan
 from finchsim.platform.kubelet.tls import serving_context
+from finchsim.platform.kubelet.volumes import AGG_PERIOD, Claim, VolumeStatsCache, pod_claims
 from finchsim.platform.kubernetes.client import Clients
 from finchsim.platform.local import cgroups
 from finchsim.platform.local.processes import Proc, ProcessRegistry
@@ -54,6 +55,7 @@ class KubeletConfig:
     lease_seconds: int = 40
     status_every: float = 10.0
     enforce_limits: bool = True
+    volume_stats_period: float = AGG_PERIOD  # --volume-stats-agg-period
 
     def node_specs(self, ports: list[int]) -> list[NodeSpec]:
         g = self.nodes
@@ -75,6 +77,7 @@ class Kubelet:
         self.agents: dict[str, NodeAgent] = {}
         self.servers: list[MetricsServer] = []
         self.pool = ProbePool()
+        self.volume_stats = VolumeStatsCache(config.volume_stats_period)
         self.events = EventRecorder(clients)
         self.registry = ProcessRegistry(config.run_dir)
         self.support = cgroups.detect() if config.enforce_limits else None
@@ -101,7 +104,8 @@ class Kubelet:
         for i, address in enumerate(addresses):
             name = f"finch-node-{i}"
             runs = functools.partial(self._runs_on, name)
-            server = MetricsServer(address, context, runs, share=cfg.nodes.count)
+            volumes = functools.partial(self._volume_metrics, name)
+            server = MetricsServer(address, context, runs, cfg.nodes.count, volumes)
             server.start()
             self.servers.append(server)
         specs = cfg.node_specs([s.port for s in self.servers])
@@ -314,6 +318,15 @@ class Kubelet:
                     if run.running:
                         out.append((worker.plan.namespace, worker.plan.name, run))
         return out
+
+    def _volume_metrics(self, node: str) -> bytes:
+        """`/metrics` of `node`: the volume stats of the claims its pods have mounted."""
+        claims: list[Claim] = []
+        for worker in list(self.workers.values()):
+            if worker.plan.node == node and not worker.frozen and worker.mounts is not None:
+                volumes = worker.plan.volumes.values()
+                claims += pod_claims(worker.plan.namespace, volumes, worker.claims_dir)
+        return self.volume_stats.exposition(claims)
 
 
 def cleanup_kubelet(run_dir: Path, run_id: str) -> None:

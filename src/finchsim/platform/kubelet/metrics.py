@@ -1,8 +1,9 @@
-"""The kubelet's `/metrics/resource` endpoint (and `/metrics/cadvisor`, see cadvisor.py), as
-metrics-server 0.8 scrapes it: Prometheus text with millisecond timestamps, per node and per
-container (the names of pkg/kubelet/metrics/collectors/resource_metrics.go). Usage is measured:
-the container's cgroup where it has one, else its process tree from /proc. One TLS server per
-node, on the node's InternalIP."""
+"""The kubelet's `/metrics/resource` endpoint (also `/metrics/cadvisor`, see cadvisor.py, and
+`/metrics`, see volumes.py), as metrics-server 0.8 scrapes it: Prometheus text with
+millisecond timestamps, per node and per container (the names of
+pkg/kubelet/metrics/collectors/resource_metrics.go). Usage is measured: the container's cgroup
+where it has one, else its process tree from /proc. One TLS server per node, on the node's
+InternalIP."""
 
 from __future__ import annotations
 
@@ -109,7 +110,8 @@ def node_usages(runs: list[tuple[str, str, ContainerRun]]) -> list[ContainerUsag
 
 
 class MetricsServer:
-    """`/metrics/resource` (and `/healthz`) over TLS on one address; `port` is the bound one."""
+    """`/metrics/resource`, `/metrics/cadvisor`, `/metrics` (`volumes()`: the volume stats
+    text) and `/healthz` over TLS on one address; `port` is the bound one."""
 
     def __init__(
         self,
@@ -117,6 +119,7 @@ class MetricsServer:
         context: ssl.SSLContext,
         source: Callable[[], list[tuple[str, str, ContainerRun]]],
         share: int = 1,
+        volumes: Callable[[], bytes] = lambda: b"",
     ) -> None:
         outer = self
 
@@ -130,6 +133,8 @@ class MetricsServer:
                 elif self.path.split("?")[0] == "/metrics/cadvisor":
                     body = cadvisor.render(outer.source()).encode()
                     kind = "text/plain; version=0.0.4"
+                elif self.path.split("?")[0] == "/metrics":
+                    body, kind = outer.volumes(), "text/plain; version=0.0.4"
                 elif self.path == "/healthz":
                     body, kind = b"ok", "text/plain"
                 else:
@@ -146,6 +151,7 @@ class MetricsServer:
 
         self.source = source
         self.share = share
+        self.volumes = volumes
         self.httpd = http.server.ThreadingHTTPServer((host, 0), Handler)
         self.httpd.daemon_threads = True
         self.httpd.socket = context.wrap_socket(self.httpd.socket, server_side=True)

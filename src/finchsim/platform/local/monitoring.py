@@ -94,6 +94,24 @@ class LocalMonitoring:
                 "static_configs": [{"targets": [f"127.0.0.1:{self.ports[port]}"]}],
             }
 
+        def listed(job: str, targets: str, **extra: object) -> dict[str, object]:
+            files = [str(self.dir / "prometheus" / f"{targets}.json")]
+            return {
+                "job_name": job,
+                **extra,
+                "file_sd_configs": [{"files": files, "refresh_interval": "5s"}],
+            }
+
+        def kubelet(job: str, path: str, **extra: object) -> dict[str, object]:
+            return listed(
+                job,
+                "kubelets",
+                scheme="https",
+                metrics_path=path,
+                tls_config={"insecure_skip_verify": True},  # the kubelet's own cert
+                **extra,
+            )
+
         return {
             "global": {"scrape_interval": self.interval, "evaluation_interval": self.interval},
             "rule_files": [str(r) for r in self.rules],
@@ -107,32 +125,24 @@ class LocalMonitoring:
                 static("alertmanager", "alertmanager"),
                 # The machine itself stands for every virtual node (they share its kernel).
                 static("node-exporter", "node-exporter"),
-                # One endpoint speaks for the kubelets' cAdvisor and for kube-state-metrics.
                 static("kube-state-metrics", "metrics", honor_labels=True),
-                {
-                    # The kubelets' cAdvisor series (finch's kubelet; file written when it runs).
-                    "job_name": "kubelet-cadvisor",
-                    "scheme": "https",
-                    "metrics_path": "/metrics/cadvisor",
-                    "honor_labels": True,
-                    "tls_config": {"insecure_skip_verify": True},  # the kubelet's own cert
-                    "file_sd_configs": [
+                # Its series' `namespace`/`ingress` name the Finch Ingress (as in the cluster).
+                static("ingress-nginx", "ingress-metrics", honor_labels=True),
+                # The kubelets (finch's; the list is written while it runs): cAdvisor, and from
+                # /metrics only the volume statistics, as the cluster's `kubelet` job keeps.
+                kubelet("kubelet-cadvisor", "/metrics/cadvisor", honor_labels=True),
+                kubelet(
+                    "kubelet",
+                    "/metrics",
+                    metric_relabel_configs=[
                         {
-                            "files": [str(self.dir / "prometheus" / "kubelets.json")],
-                            "refresh_interval": "5s",
+                            "source_labels": ["__name__"],
+                            "regex": "kubelet_volume_stats_.*",
+                            "action": "keep",
                         }
                     ],
-                },
-                {
-                    "job_name": "finch-pods",
-                    "honor_labels": True,
-                    "file_sd_configs": [
-                        {
-                            "files": [str(self.dir / "prometheus" / "targets.json")],
-                            "refresh_interval": "5s",
-                        }
-                    ],
-                },
+                ),
+                listed("finch-pods", "targets", honor_labels=True),
             ],
         }
 

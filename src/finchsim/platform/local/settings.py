@@ -41,6 +41,8 @@ class Timings(Strict):
     nodeMonitorGracePeriod: float = Field(default=50.0, ge=0)
     podEvictionTimeout: float = Field(default=300.0, ge=0)
     metricsResolution: float = Field(default=15.0, gt=0)  # metrics-server's scrape window
+    # The kubelet's --volume-stats-agg-period: how stale kubelet_volume_stats_* may be.
+    volumeStatsAggPeriod: float = Field(default=60.0, gt=0)
     # Prometheus' global scrape and rule evaluation interval, handed to it as written: shorter
     # than the cluster's 15s for short local runs. Prometheus' own grammar (finchsim.durations);
     # not "0", which Prometheus would silently turn into its 1m default.

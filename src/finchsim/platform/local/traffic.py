@@ -14,19 +14,10 @@ from collections import Counter, deque
 from dataclasses import dataclass
 from pathlib import Path
 
+# Re-exported: the counts are the metric's label sets, declared with the metric.
+from finchsim.platform.exporters.ingress_nginx import IngressCount as IngressCount
+
 WINDOW = 10.0  # seconds of single requests kept for the rates
-
-
-@dataclass(frozen=True)
-class IngressCount:
-    namespace: str
-    ingress: str
-    host: str
-    service: str
-    path: str
-    method: str
-    status: str
-    count: int
 
 
 @dataclass(frozen=True)
@@ -67,16 +58,13 @@ class IngressTraffic:
 
     def _add(self, line: str) -> None:
         fields = line.split(" ")
-        if len(fields) != 9 or not fields[2].isdigit():
+        # $upstream_addr lists every upstream tried ("a:1, b:2" after proxy_next_upstream), so
+        # it is whatever lies between the four leading and the four trailing fields.
+        if len(fields) < 9 or not fields[2].isdigit():
             return
-        at, host, status, upstream, method = (
-            float(fields[0]),
-            fields[1],
-            fields[2],
-            fields[4],
-            fields[5],
-        )
-        ingress, service, path = fields[6:]
+        at, host, status = float(fields[0]), fields[1], fields[2]
+        upstream = " ".join(fields[4:-4])
+        method, ingress, service, path = fields[-4:]
         if ingress == "-":
             return  # the catch-all server's 404s for unknown hosts
         self.counts[(ingress, host, service, path, method, status)] += 1

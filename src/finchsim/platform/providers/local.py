@@ -143,6 +143,7 @@ class LocalProvider(Provider):
                 project_root=self.project_root,
                 lease_seconds=self.lease_seconds,
                 enforce_limits=self.settings.enforceLimits,
+                volume_stats_period=self.settings.timings.volumeStatsAggPeriod,
             ),
             self.log,
         )

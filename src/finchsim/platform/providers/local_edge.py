@@ -8,8 +8,10 @@ kube-state exporter and the monitoring stack — everything on 127.0.0.1, everyt
   and the same ready endpoints, as ingress-nginx does, and reloads nginx (SIGHUP) when they
   change. nginx is supervised (`supervisor.Supervised`), as are Prometheus, Alertmanager and
   the node exporter (`monitoring.LocalMonitoring`).
-- The **kube-state exporter** (`exporters.kube_state`) publishes kube-state-metrics' series;
-  Prometheus scrapes it, the pods' metrics ports (found from the API) and the kubelet."""
+- The **kube-state exporter** (`exporters.kube_state`) publishes kube-state-metrics' series,
+  and the ingress controller's `/metrics` (`exporters.ingress_nginx`) its request counter, read
+  from nginx's access log; Prometheus scrapes both, the pods' metrics ports (found from the
+  API) and the kubelets."""
 
 from __future__ import annotations
 
@@ -39,6 +41,7 @@ from finchsim.platform.network.endpoints import ready_endpoints
 from finchsim.platform.network.proxy import ServiceProxy, is_loopback
 from finchsim.platform.network.sources import KubernetesSource
 from finchsim.platform.ports import free_port
+from finchsim.platform.providers.ingress_metrics import IngressMetricsExporter
 from finchsim.platform.secrets import write_private
 from finchsim.platform.topology import build_topology
 from finchsim.project import Project
@@ -120,6 +123,8 @@ class LocalEdge:
         }
         self.proxy: ServiceProxy | None = None
         self.exporter: KubeStateExporter | None = None
+        self.ingress_metrics: IngressMetricsExporter | None = None
+        self.ingress_namespace = ""  # the namespace of the Ingresses, at the last render
         self.monitoring: LocalMonitoring | None = None
         self.ingress: Supervised | None = None
         self._rendered = ""
@@ -133,13 +138,21 @@ class LocalEdge:
         self.proxy.start()
         self.exporter = KubeStateExporter(clients.api)
         self.exporter.start()
-        ports = {**self.ports, "metrics": self.exporter.bound_port}
+        self._start_ingress(clients)
+        self.ingress_metrics = IngressMetricsExporter(
+            self.dir / "ingress" / "access.log", self.ingress_namespace
+        )
+        self.ingress_metrics.start()
+        ports = {
+            **self.ports,
+            "metrics": self.exporter.bound_port,
+            "ingress-metrics": self.ingress_metrics.bound_port,
+        }
         self.monitoring = LocalMonitoring(
             self.dir, self.project.cluster / "monitoring", ports, self.interval,
             self.register, self.log,
         )  # fmt: skip
         self.monitoring.start()
-        self._start_ingress(clients)
 
     def reconcile(self, clients: Clients) -> None:
         """Restart what died; follow the API (ingress config, scrape targets) at most
@@ -171,6 +184,9 @@ class LocalEdge:
         if self.monitoring is not None:
             self.monitoring.stop()
             self.monitoring = None
+        if self.ingress_metrics is not None:
+            self.ingress_metrics.stop()
+            self.ingress_metrics = None
         if self.exporter is not None:
             self.exporter.stop()
             self.exporter = None
@@ -210,6 +226,7 @@ class LocalEdge:
             for obj in self._list(clients, kind)
         ]
         topo = build_topology(objects)
+        self.ingress_namespace = topo.namespace
         auth_files = {}
         for name, data in topo.config.items():
             if "auth" in data:
