@@ -1,14 +1,18 @@
 """Running any platform in the foreground: `up` under a live view, hold or drive, always down.
 
-The view is built from the `Platform` seam only (components, pods per node, HPAs, nodes), so it
-shows the same thing whatever runs the topology. Ctrl-C or SIGTERM (`finchsim down`) tears
+The view is built from the `Platform` seam only (components, pods per node, HPAs, nodes, and
+the ingress requests per second from its Prometheus), so it shows the same thing whatever runs
+the topology. Ctrl-C or SIGTERM (`finchsim down`) tears
 everything down; Ctrl-C exits 130."""
 
 from __future__ import annotations
 
 import contextlib
+import json
 import signal
 import time
+import urllib.parse
+import urllib.request
 from collections import Counter
 from collections.abc import Callable, Iterator
 from types import FrameType
@@ -23,8 +27,46 @@ from finchsim.platform.base import Capability, Platform
 REFRESH_SECONDS = 1.0
 
 
-def view(platform: Platform, events: list[str], title: str) -> Group:
-    """One frame: workloads with ready/desired and where their pods run, HPAs, nodes."""
+class IngressRates:
+    """Requests per second through the ingress by status class, from Prometheus (ingress-nginx's
+    `nginx_ingress_controller_requests`, the same on every platform that has one), asked at most
+    every `EVERY_S`: the view refreshes faster than Prometheus scrapes."""
+
+    EVERY_S = 5.0
+    QUERY = "sum by (status) (rate(nginx_ingress_controller_requests[30s]))"
+
+    def __init__(self) -> None:
+        self.asked = -self.EVERY_S
+        self.text = ""
+
+    def line(self, platform: Platform) -> str:
+        if Capability.PROMETHEUS not in platform.capabilities:
+            return ""
+        now = time.monotonic()
+        if now - self.asked >= self.EVERY_S:
+            self.asked = now
+            with contextlib.suppress(Exception):  # not scraped yet, or Prometheus restarting
+                self.text = self._ask(platform.prometheus_url())
+        return self.text
+
+    def _ask(self, prometheus: str) -> str:
+        url = f"{prometheus}/api/v1/query?" + urllib.parse.urlencode({"query": self.QUERY})
+        with urllib.request.urlopen(url, timeout=2) as resp:
+            samples = json.load(resp)["data"]["result"]
+        classes: dict[str, float] = {}
+        for sample in samples:
+            key = sample["metric"].get("status", "?")[:1] + "xx"
+            classes[key] = classes.get(key, 0.0) + float(sample["value"][1])
+        total = sum(classes.values())
+        parts = ", ".join(f"{k} {v:.1f}" for k, v in sorted(classes.items()))
+        return f"ingress: {total:.1f} req/s" + (f" ({parts})" if parts else "")
+
+
+def view(
+    platform: Platform, events: list[str], title: str, rates: IngressRates | None = None
+) -> Group:
+    """One frame: workloads with ready/desired and where their pods run, HPAs, nodes, and the
+    requests per second through the ingress (with `rates`)."""
     table = Table(title=title, expand=False)
     for col in ("workload", "ready/desired", "pods (node)", "restarts", "waiting"):
         table.add_column(col)
@@ -60,6 +102,8 @@ def view(platform: Platform, events: list[str], title: str) -> Group:
     ]
     ready_nodes = sum(1 for n in nodes if n.ready)
     lines.append(f"nodes: {ready_nodes}/{len(nodes)} Ready")
+    if rates is not None and (traffic := rates.line(platform)):
+        lines.append(traffic)
     tail = Text("\n".join(events[-6:]), style="dim")
     return Group(table, Text("  ".join(lines)), tail)
 
@@ -158,6 +202,7 @@ def run_platform(
     """Up with a live view; then either hold until a signal or run `then(platform, tick)`
     (`tick()` refreshes the view and raises KeyboardInterrupt once a signal came); down."""
     title = f"Finch on the {platform.name} platform"
+    rates = IngressRates()
     started = time.monotonic()
     with interruptible() as stop:
         try:
@@ -169,7 +214,7 @@ def run_platform(
                 platform.up(timeout)
                 events.echo = None
                 stop.check()
-                live.update(view(platform, events, title))
+                live.update(view(platform, events, title, rates))
                 where = (
                     f"kubectl --kubeconfig {platform.kubeconfig()}"
                     if Capability.KUBECONFIG in platform.capabilities
@@ -180,13 +225,13 @@ def run_platform(
 
                     def tick() -> None:
                         stop.check()
-                        live.update(view(platform, events, title))
+                        live.update(view(platform, events, title, rates))
 
                     return then(platform, tick)
                 while hold:
                     platform.poll()
                     stop.check()
-                    live.update(view(platform, events, title))
+                    live.update(view(platform, events, title, rates))
                     time.sleep(REFRESH_SECONDS)
             return 0
         except KeyboardInterrupt:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import http.client
 import json
 import os
+import re
 import ssl
 import urllib.parse
 import urllib.request
@@ -26,6 +27,7 @@ from finchsim.errors import PlatformError
 from finchsim.platform.base import Platform
 from finchsim.platform.kubernetes.client import Clients
 from finchsim.project import Project
+from finchsim.running import IngressRates
 from tests.platform.conftest import NS, brought_up
 
 pytestmark = pytest.mark.kwok
@@ -150,6 +152,17 @@ def test_requests_through_the_ingress_are_counted_by_ingress_host_and_status(
     assert [(r["metric"]["namespace"], r["metric"]["ingress"]) for r in firing] == [
         (NS, "finch-api")
     ], firing
+    # The live view's traffic line reads the same counter: more rejections show as 4xx.
+    for _ in range(3):
+        send(API, "finch-api", "finch-backend", "/healthz/live", "198.18.9.1")
+
+    def view_line() -> str:
+        line = IngressRates().line(local)
+        return line if "4xx" in line else ""
+
+    line = poll(local, "the live view's ingress line with the 4xx", view_line)
+    assert re.fullmatch(r"ingress: \d+\.\d req/s \(.*4xx \d+\.\d.*\)", line), line
+    assert float(line.split()[1]) > 0, line
     poll(local, f"Prometheus counting what the client saw: {dict(sent)}", lambda: counted() == sent)
 
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 # Re-exported: the counts are the metric's label sets, declared with the metric.
-from finchsim.platform.exporters.ingress_nginx import IngressCount as IngressCount
+from finchsim.platform.exporters.ingress_nginx import IngressCount
 
 WINDOW = 10.0  # seconds of single requests kept for the rates
 
