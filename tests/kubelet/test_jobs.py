@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from kubernetes.client.exceptions import ApiException
 
 from finchsim.platform.kubernetes.client import Clients
 from tests.kubelet.conftest import NS, wait_for
@@ -107,6 +108,16 @@ def test_job_runs_init_then_main_as_its_user_with_api_config(api: Clients) -> No
     assert pod.status.phase == "Succeeded"
     assert pod.status.init_container_statuses[0].state.terminated.exit_code == 0
     assert pod.status.container_statuses[0].state.terminated.reason == "Completed"
+    # `kubectl logs`: the API server proxies pods/log to our kubelet's containerLogs.
+    name = pod.metadata.name
+    log = api.core.read_namespaced_pod_log(name, NS, container="main")
+    assert f"env hello s3cret {name}\n" in log, log
+    assert api.core.read_namespaced_pod_log(name, NS, container="main", tail_lines=1) == (
+        "volume ok\n"
+    )
+    with pytest.raises(ApiException) as missing:
+        api.core.read_namespaced_pod_log(name, NS, container="nope")
+    assert missing.value.status in (400, 404), missing.value
 
 
 def test_failing_job_pod_is_failed_not_restarted(api: Clients) -> None:

@@ -105,7 +105,7 @@ class Kubelet:
             name = f"finch-node-{i}"
             runs = functools.partial(self._runs_on, name)
             volumes = functools.partial(self._volume_metrics, name)
-            server = MetricsServer(address, context, runs, cfg.nodes.count, volumes)
+            server = MetricsServer(address, context, runs, cfg.nodes.count, volumes, self._log_file)
             server.start()
             self.servers.append(server)
         specs = cfg.node_specs([s.port for s in self.servers])
@@ -147,6 +147,16 @@ class Kubelet:
         if found is None:
             raise PlatformError(f"no pod {namespace}/{pod} runs on this kubelet")
         return found
+
+    def _log_file(self, namespace: str, pod: str, container: str) -> Path | None:
+        """The log of a container of a pod this kubelet runs (None: no such container)."""
+        try:
+            worker = self._worker(namespace, pod)
+        except PlatformError:
+            return None
+        if container not in {r.spec.name for r in worker.runs()}:
+            return None
+        return worker.pod_dir / f"{container}.log"
 
     def exec(self, namespace: str, pod: str, argv: Sequence[str], timeout: float) -> str:
         """`kubectl exec` into the pod's first container (see `kubelet.exec`)."""

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import psutil
 
-from finchsim.platform.kubelet import cadvisor
+from finchsim.platform.kubelet import cadvisor, logs
 from finchsim.platform.kubelet.container import ContainerRun
 from finchsim.platform.local.processes import children_map
 
@@ -120,11 +120,15 @@ class MetricsServer:
         source: Callable[[], list[tuple[str, str, ContainerRun]]],
         share: int = 1,
         volumes: Callable[[], bytes] = lambda: b"",
+        log_file: logs.LogFile = lambda _ns, _pod, _container: None,
     ) -> None:
         outer = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
             def do_GET(self) -> None:
+                if (request := logs.parse(self.path)) is not None:
+                    self._logs(*request)
+                    return
                 if self.path.split("?")[0] == "/metrics/resource":
                     body = render(
                         node_usages(outer.source()), time.time(), outer.overhead()
@@ -146,12 +150,37 @@ class MetricsServer:
                 self.end_headers()
                 self.wfile.write(body)
 
+            def _logs(self, target: tuple[str, str, str], query: dict[str, str]) -> None:
+                log = outer.log_file(*target)
+                if log is None or not log.exists():
+                    self.send_error(404, f"container {'/'.join(target)} not found")
+                    return
+                if query.get("previous") == "true":
+                    self.send_error(400, f"previous terminated container {target[2]} not found")
+                    return
+                data = log.read_bytes()
+                try:
+                    body = logs.select(data, query)
+                except ValueError:
+                    self.send_error(400, "tailLines and limitBytes must be integers")
+                    return
+                self.send_response(200)
+                self.send_header("Content-Type", "text/plain")
+                self.end_headers()  # no length: the body ends when the connection closes
+                self.wfile.write(body)
+                if query.get("follow") == "true":
+                    with contextlib.suppress(OSError):  # the client left
+                        logs.stream(
+                            log, len(data), self.wfile, lambda: outer.log_file(*target) is not None
+                        )
+
             def log_message(self, format: str, *args: object) -> None:
                 pass
 
         self.source = source
         self.share = share
         self.volumes = volumes
+        self.log_file = log_file
         self.httpd = http.server.ThreadingHTTPServer((host, 0), Handler)
         self.httpd.daemon_threads = True
         self.httpd.socket = context.wrap_socket(self.httpd.socket, server_side=True)
