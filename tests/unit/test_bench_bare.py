@@ -5,7 +5,10 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
 from finchsim.benchmarks.bare import CONTROLLER_KINDS, bare_pod, start_order
+from finchsim.benchmarks.local import program_name
 from finchsim.platform.manifests import Rendered, render
 from finchsim.project import Project
 
@@ -106,3 +109,26 @@ def test_the_production_overlay_starts_its_data_stores_first(project: Project) -
     pod, claims = bare_pod(order[0])
     assert [c["metadata"]["name"] for c in claims] == ["data-finch-postgres-0"]
     assert pod["metadata"]["labels"]["app"] == "finch-postgres"
+
+
+@pytest.mark.parametrize(
+    ("cmdline", "comm", "program"),
+    [
+        (
+            ["/venv/bin/python3", "/venv/bin/gunicorn", "finchapp.wsgi:application"],
+            "python3",
+            "gunicorn",
+        ),
+        (["/venv/bin/python", "-u", "/venv/bin/celery", "-A", "finchapp"], "python", "celery"),
+        (["/venv/bin/python", "-m", "finchsim.cli", "bench"], "python", "finchsim"),
+        (["python3", "-c", "print(1)"], "python3", "python3"),
+        (["/usr/lib/postgresql/15/bin/postgres", "-D", "/x"], "postgres", "postgres"),
+        (["postgres: finch finch 127.0.0.1(47456) idle"], "postgres", "postgres"),
+        (["postgres:", "walwriter"], "postgres", "postgres"),
+        (["nginx: worker process"], "nginx", "nginx"),
+        (["redis-server 127.100.0.8:6379"], "redis-server", "redis-server"),
+        ([], "kthread", "kthread"),
+    ],
+)
+def test_memory_is_counted_per_program(cmdline: list[str], comm: str, program: str) -> None:
+    assert program_name(cmdline, comm) == program

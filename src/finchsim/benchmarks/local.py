@@ -126,6 +126,26 @@ def bare_control_plane_s(project: Project) -> float:
         shutil.rmtree(workdir, ignore_errors=True)
 
 
+def program_name(cmdline: list[str], comm: str) -> str:
+    """What a process is, for memory per program: its executable; for a Python interpreter its
+    script or `-m` package (gunicorn, celery, finchsim itself); the kernel's name (`comm`) for a
+    process that rewrote its title (`postgres: walwriter`, `nginx: worker process`)."""
+    if not cmdline or " " in cmdline[0] or cmdline[0].endswith(":"):
+        return comm
+    name = os.path.basename(cmdline[0])
+    if not name.startswith("python"):
+        return name or comm
+    args = iter(cmdline[1:])
+    for arg in args:
+        if arg == "-m":
+            return next(args, name).split(".")[0]
+        if arg == "-c":
+            return name
+        if not arg.startswith("-"):
+            return os.path.basename(arg)
+    return name
+
+
 def stack_pss(run_dir: Path) -> tuple[dict[str, float], int]:
     """PSS (MiB) per program of every process of the run: finchsim's own tree, and what was
     started outside it (kwokctl's control plane) but runs from the run directory."""
@@ -141,7 +161,7 @@ def stack_pss(run_dir: Path) -> tuple[dict[str, float], int]:
         try:
             proc = psutil.Process(pid)
             pss = proc.memory_full_info().pss
-            name = os.path.basename((proc.cmdline() or [proc.name()])[0]) or proc.name()
+            name = program_name(proc.cmdline(), proc.name())
         except (psutil.NoSuchProcess, psutil.AccessDenied):
             continue
         per_program[name] += pss
