@@ -28,6 +28,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import psutil
+from kubernetes import client, config
 from rich.console import Console
 from rich.table import Table
 
@@ -56,6 +57,7 @@ class LocalBench:
     monitoring_ready_after_up_s: float | None = None
     bare_control_plane_s: float = 0.0
     ready_s: float = 0.0
+    restarts: dict[str, int] = field(default_factory=dict)  # by pod, init containers included
     pss_mib: dict[str, float] = field(default_factory=dict)  # per program
     processes: int = 0
     idle_cpu_share: float = 0.0  # of one core, the finchsim process
@@ -105,6 +107,11 @@ class LocalBench:
                 f"{self.monitoring_ready_after_up_s:.1f} s",
                 "",
             )
+        table.add_row(
+            "container restarts until ready",
+            "\n".join(f"{k} {v}" for k, v in sorted(self.restarts.items())) or "none",
+            "",
+        )
         for name, mib in sorted(self.pss_mib.items(), key=lambda kv: -kv[1]):
             table.add_row(f"PSS: {name}", f"{mib:.0f} MiB", "")
         for name, value, ok in self.verdicts():
@@ -124,6 +131,23 @@ def bare_control_plane_s(project: Project) -> float:
     finally:
         cluster.delete()
         shutil.rmtree(workdir, ignore_errors=True)
+
+
+def pod_restarts(kubeconfig: Path) -> dict[str, int]:
+    """Restarts of every pod that had any, init containers included (a crashed init container
+    is restarted after the kubelet's crash-loop back-off, like any other)."""
+    api = config.new_client_from_config(str(kubeconfig))
+    try:
+        found = {}
+        for pod in client.CoreV1Api(api).list_pod_for_all_namespaces().items:
+            statuses = (pod.status.init_container_statuses or []) + (
+                pod.status.container_statuses or []
+            )
+            if count := sum(c.restart_count for c in statuses):
+                found[pod.metadata.name] = count
+        return found
+    finally:
+        api.close()
 
 
 def program_name(cmdline: list[str], comm: str) -> str:
@@ -197,6 +221,7 @@ def bench_local(project: Project, overlay: str, out: Console) -> LocalBench:
     try:
         platform.up()
         result.ready_s = time.monotonic() - started
+        result.restarts = pod_restarts(platform.kubeconfig())
         run_dir = Path(getattr(platform, "run_dir"))  # noqa: B009 (every Kubernetes platform has one)
         result.pss_mib, result.processes = stack_pss(run_dir)
         result.idle_cpu_share = idle_cpu_share(platform.poll, IDLE_SECONDS)
