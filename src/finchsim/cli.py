@@ -177,24 +177,18 @@ def cmd_controlplane(args: argparse.Namespace) -> int:
 def cmd_bench(args: argparse.Namespace) -> int:
     import signal
 
-    from finchsim.platform.local.bench import bench
-
     def interrupt(_sig: int, _frame: object) -> None:  # `finchsim down`, or a CI timeout
         raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, interrupt)
     project = _project(args)
     parts = args.only or list(BENCH_PARTS)
-    local = bench(project, args.overlay, out) if "local" in parts else None
-    if "kubelet" in parts:
-        from finchsim.benchmarks.kubelet import measure
-        from finchsim.platform.local.bench import bare_start_times
+    if "local" in parts:
+        from finchsim.benchmarks.local import bench_local
 
-        check_run_inputs(project, "production", platform="kubelet")
-        # The budget is against the bare starts of the same run (measured now if not yet).
-        bare = local.bare_sum_s if local else sum(bare_start_times(project, "production").values())
-        measure(project, bare, out.print)
-    if set(parts) - {"local", "kubelet"}:
+        check_run_inputs(project, args.overlay)
+        bench_local(project, args.overlay, out)
+    if set(parts) - {"local"}:
         from finchsim.benchmarks.kwok import run_kwok_bench
 
         run_kwok_bench(project, parts, out, err)
@@ -218,9 +212,10 @@ COMMANDS: dict[str, tuple[Callable[[argparse.Namespace], int], str]] = {
         "download or build the pinned control-plane binaries into the cache",
     ),
 }
-# local: start times and memory; kwok-up: time to rolled out; fidelity: HPA model vs real HPA;
-# scale: 100 nodes + 1000 pods; whatif: 100 nodes at 10x traffic.
-BENCH_PARTS = ("local", "kubelet", "kwok-up", "scale", "fidelity", "whatif")
+# local: bare starts vs. time to ready, memory and idle CPU on the real control plane with our
+# kubelet; kwok-up: time to rolled out; fidelity: HPA model vs real HPA; scale: 100 nodes +
+# 1000 pods; whatif: 100 nodes at 10x traffic.
+BENCH_PARTS = ("local", "kwok-up", "scale", "fidelity", "whatif")
 WITH_OVERLAY = ("simulate", "up", "bench", "calibrate")
 WITH_PLATFORM = ("simulate", "up")
 

@@ -33,6 +33,9 @@ class PlatformOptions:
     context: str | None = None  # context: the context name (default: the file's current)
     adopt: bool = False  # context: use namespaces finch-sim did not create
     settings: Path | None = None  # the platform's settings file, when not the project's own
+    # Objects of these kinds are left out of what is applied (the bench's bare platform: no
+    # workload controllers' objects, so it can start each workload's pod alone).
+    without_kinds: frozenset[str] = frozenset()
 
 
 def _objects(opts: PlatformOptions, with_monitoring: bool) -> list[Rendered]:
@@ -40,7 +43,7 @@ def _objects(opts: PlatformOptions, with_monitoring: bool) -> list[Rendered]:
     objects = load_files(project, project.cluster / "crds") + render(project, opts.overlay)
     if with_monitoring:
         objects += render(project, "monitoring")
-    return objects
+    return [o for o in objects if o.kind not in opts.without_kinds]
 
 
 def _kwok(opts: PlatformOptions) -> Platform:
