@@ -46,14 +46,19 @@ def kwok_settings_file(project: Project, directory: Path, **timings: str) -> Pat
 
 
 def bring_up(
-    name: str, project: Project, directory: Path, events: list[str], overlay: str = "production"
+    name: str,
+    project: Project,
+    directory: Path,
+    events: list[str],
+    overlay: str = "production",
+    timeout: float = 240,
 ) -> Platform:
     settings = {
         "kwok": lambda: kwok_settings_file(project, directory),
         "local": lambda: kubelet_settings_file(project, directory),
     }.get(name, lambda: None)()
     platform = create(name, PlatformOptions(project, overlay, log=events.append, settings=settings))
-    platform.up(timeout=240)
+    platform.up(timeout=timeout)
     return platform
 
 
