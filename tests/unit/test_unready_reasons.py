@@ -33,9 +33,7 @@ def pod(name: str, status: dict[str, Any], owner: str = "web") -> V1Pod:
         },
         "status": status,
     }
-    result: V1Pod = ApiClient().deserialize(
-        json.dumps(doc), "V1Pod", "application/json"
-    )
+    result: V1Pod = ApiClient().deserialize(json.dumps(doc), "V1Pod", "application/json")
     return result
 
 

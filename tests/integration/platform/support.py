@@ -5,6 +5,7 @@ ingress (self-signed certificate, no redirects followed), Prometheus queries awa
 from __future__ import annotations
 
 import json
+import os
 import ssl
 import urllib.error
 import urllib.parse
@@ -55,6 +56,21 @@ def answers(url: str, host: str = "127.0.0.1") -> bool:
         return False
 
 
+def routed(
+    platform: Platform, url: str, host: str, headers: dict[str, str] | None = None
+) -> dict[str, str]:
+    """Await a 200 from `url` through the ingress; its response headers. `up` returns once
+    the pods are ready; the ingress follows their endpoints at its next sync (at most 0.3 a
+    second, as ingress-nginx), so the first requests may still find no upstream (502)."""
+
+    def answered() -> dict[str, str] | None:
+        status, got = get(url, host, headers=headers)
+        return got if status == 200 else None
+
+    found: dict[str, str] = platform.wait_for(answered, 60, f"{url} (Host {host}) routed")
+    return found
+
+
 def get_json(url: str) -> Any:
     with urllib.request.urlopen(url, timeout=5) as resp:
         return json.load(resp)
@@ -81,14 +97,15 @@ def query(
 
 
 def listener(url: str) -> psutil.Process:
-    """The process that opened the listening socket of `url` (loopback): of a process group
-    sharing it (an nginx master and its workers), the one whose parent does not hold it."""
+    """The leader of the process group listening on `url`'s port (loopback): a shared socket
+    (an nginx master's, held by its workers too) is reported under one holder only, so the
+    holder's group leader is the process that opened it."""
     port = urllib.parse.urlsplit(url).port
     pids = {
         c.pid
         for c in psutil.net_connections("tcp")
         if c.status == psutil.CONN_LISTEN and c.laddr.port == port and c.pid is not None
     }
-    leaders = [p for p in map(psutil.Process, pids) if p.ppid() not in pids]
+    leaders = {os.getpgid(pid) for pid in pids}
     assert len(leaders) == 1, f"listeners of {url}: {pids}"
-    return leaders[0]
+    return psutil.Process(leaders.pop())

@@ -31,6 +31,7 @@ from tests.integration.platform.support import (
     get_json,
     listener,
     query,
+    routed,
 )
 from tests.platform.conftest import bring_up
 
@@ -60,8 +61,7 @@ def backend_pods(platform: Platform) -> list[str]:
 
 def test_ingress_routes_both_hosts_with_tls_and_hsts(platform: Platform) -> None:
     base = platform.ingress_url(API)
-    status, headers = get(f"{base}/healthz/ready", API)
-    assert status == 200, headers
+    headers = routed(platform, f"{base}/healthz/ready", API)
     assert headers["Strict-Transport-Security"].startswith("max-age=31536000")
     assert get(f"{base}/health", WEB)[0] == 200
     # The SPA itself, read from disk by the frontend pods' unprivileged nginx workers.

@@ -15,7 +15,7 @@ import pytest
 from finchsim.platform.base import Platform
 from finchsim.platform.local.ingress import NGINX_WORKER_USER
 from finchsim.project import Project
-from tests.integration.platform.support import get, listener
+from tests.integration.platform.support import get, listener, routed
 from tests.platform.conftest import bring_up
 
 pytestmark = pytest.mark.kwok
@@ -38,8 +38,7 @@ def test_basic_auth_with_the_generated_credentials(staging: Platform, project: P
     token = base64.b64encode(plain.encode()).decode()
     wrong = base64.b64encode(b"finch:not-the-password").decode()
     assert get(f"{base}/healthz/ready", API, headers={"Authorization": f"Basic {wrong}"})[0] == 401
-    status, _ = get(f"{base}/healthz/ready", API, headers={"Authorization": f"Basic {token}"})
-    assert status == 200
+    routed(staging, f"{base}/healthz/ready", API, headers={"Authorization": f"Basic {token}"})
     # nginx runs in the directory it reads its configuration (and the htpasswd files) from.
     ingress_dir = Path(listener(base).cwd())
     htpasswd = sorted(ingress_dir.glob("*.htpasswd"))
