@@ -1,6 +1,7 @@
 """`finchsim up` as a real subprocess: a platform failure exits 5 with one `error:` line, and
-Ctrl-C (SIGINT to its process group) or SIGTERM once the bring-up has started stops it and
-leaves nothing behind: no process of the run, no run directory, no state file, no cgroup.
+Ctrl-C (SIGINT to its process group) or SIGTERM once the bring-up has started (the local
+platform's control plane answering, PostgreSQL's and Redis's pods running) stops it and leaves
+nothing behind: no process of the run, no run directory, no state file, no cgroup.
 
 Each test runs against a scratch project (the checkout's input folders symlinked into a
 directory of pytest's, mode 0700), so its `.finchsim/current.json` is its own."""
@@ -20,9 +21,13 @@ from typing import Any
 
 import psutil
 import pytest
+from kubernetes.client.exceptions import ApiException
+from urllib3.exceptions import HTTPError
 
-from finchsim.platform.local.platform import cleanup_run
-from finchsim.platform.local.processes import REGISTRY_FILE
+from finchsim.errors import PlatformError
+from finchsim.platform.kubernetes.client import Clients
+from finchsim.platform.kubernetes.states import pod_state
+from finchsim.platform.registry import cleanup
 from finchsim.project import Project
 from tests.conftest import REPO, run_cli
 
@@ -87,7 +92,9 @@ class Started:
     run_dir: Path
     state: Path
     processes: dict[int, float]  # pid -> create time, of every descendant of the CLI
-    recorded: list[str]  # labels of the process groups in the run's processes.json
+    running: list[str]  # the pods running when it was signalled
+    recorded: dict[str, Any]  # the run's last state record (for cleaning up after a failure)
+    api: Clients | None = None
 
     def output(self) -> str:
         return f"stdout:\n{self.stdout.read_text()}\nstderr:\n{self.stderr.read_text()}"
@@ -112,8 +119,20 @@ def _read(path: Path) -> dict[str, Any]:
     return data
 
 
-def _recorded(run_dir: Path) -> list[str]:
-    return [str(r["label"]) for r in _read(run_dir / REGISTRY_FILE).values()]
+def _running(run: Started) -> list[str]:
+    """The run's pods with a running container (owner/name), from its API server (none before it has
+    recorded a kubeconfig, or while it does not answer)."""
+    run.recorded = _read(run.state) or run.recorded
+    kubeconfig = run.recorded.get("kubeconfig")
+    if not kubeconfig:
+        return []
+    try:
+        if run.api is None:
+            run.api = Clients.connect(Path(kubeconfig), run.stdout.with_name("discovery.json"))
+        pods = [pod_state(p) for p in run.api.core.list_pod_for_all_namespaces().items]
+    except (PlatformError, ApiException, HTTPError):  # not answering yet, or gone already
+        return []
+    return [f"{p.owner}/{p.name}" for p in pods if any(c.state == "Running" for c in p.containers)]
 
 
 @pytest.fixture
@@ -131,7 +150,7 @@ def up_started(scratch: Path, tmp_path: Path) -> Iterator[Started]:
             start_new_session=True,
         )
     state = scratch / ".finchsim" / "current.json"
-    started = Started(cli, out, err, "", Path(), state, {}, [])
+    started = Started(cli, out, err, "", Path(), state, {}, [], {})
     try:
         _wait(lambda: _read(state), 60, "the run recorded in .finchsim/current.json", started)
         run = _read(state)
@@ -139,13 +158,13 @@ def up_started(scratch: Path, tmp_path: Path) -> Iterator[Started]:
         _wait(
             lambda: (
                 {"finch-postgres", "finch-redis"}
-                <= {label.split("-0/")[0] for label in _recorded(started.run_dir)}
+                <= {pod.split("/")[0] for pod in _running(started)}
             ),
-            120,
-            "PostgreSQL's and Redis's containers started",
+            240,
+            "PostgreSQL's and Redis's pods running",
             started,
         )
-        started.recorded = _recorded(started.run_dir)
+        started.running = _running(started)
         started.processes = {
             p.pid: p.create_time() for p in psutil.Process(cli.pid).children(recursive=True)
         }
@@ -154,8 +173,10 @@ def up_started(scratch: Path, tmp_path: Path) -> Iterator[Started]:
         if cli.poll() is None:
             os.killpg(cli.pid, signal.SIGKILL)
             cli.wait()
-        if started.run_id:  # whatever a failing test found left behind goes too
-            cleanup_run(Project(scratch), started.run_dir, started.run_id)
+        if started.api is not None:
+            started.api.close()
+        if started.recorded:  # whatever a failing test found left behind goes too
+            cleanup(Project(scratch), started.recorded)
 
 
 def _left_behind(run: Started) -> list[str]:
@@ -176,7 +197,7 @@ def _left_behind(run: Started) -> list[str]:
         left.append(f"run directory {run.run_dir}: {sorted(os.listdir(run.run_dir))}")
     if run.state.exists():
         left.append(f"state file {run.state}: {run.state.read_text()}")
-    for group in CGROUP_ROOT.glob(f"*/**/finchsim/{run.run_id}"):
+    for group in CGROUP_ROOT.glob(f"*/**/finchsim/{run.run_dir.name}"):  # the kubelet's
         left.append(f"cgroup {group}")
     return left
 
@@ -188,16 +209,18 @@ def _stopped(run: Started, timeout: float = 120) -> int:
         pytest.fail(f"finchsim up still running {timeout}s after the signal\n{run.output()}")
 
 
+@pytest.mark.kwok  # the local platform's control plane
 def test_ctrl_c_during_bring_up_exits_130_and_leaves_nothing(up_started: Started) -> None:
     run = up_started
     os.killpg(run.cli.pid, signal.SIGINT)  # what a terminal sends the foreground job
     code = _stopped(run)
     assert code == 130, run.output()
     assert run.stderr.read_text().splitlines()[-1] == "stopping…", run.output()
-    before = f"before: {len(run.processes)} processes, groups {run.recorded}"
+    before = f"before: {len(run.processes)} processes, pods {run.running}"
     assert not _left_behind(run), f"{before}\nafter: {_left_behind(run)}\n{run.output()}"
 
 
+@pytest.mark.kwok  # the local platform's control plane
 @pytest.mark.parametrize(
     ("sig", "code"), [(signal.SIGTERM, 143), (signal.SIGHUP, 129)], ids=["SIGTERM", "SIGHUP"]
 )
@@ -209,10 +232,11 @@ def test_sigterm_or_sighup_during_bring_up_exits_128_plus_it_and_leaves_nothing(
     os.kill(run.cli.pid, sig)
     assert _stopped(run) == code, run.output()
     assert run.stderr.read_text().splitlines()[-1] == "stopping…", run.output()
-    before = f"before: {len(run.processes)} processes, groups {run.recorded}"
+    before = f"before: {len(run.processes)} processes, pods {run.running}"
     assert not _left_behind(run), f"{before}\nafter: {_left_behind(run)}\n{run.output()}"
 
 
+@pytest.mark.kwok  # the local platform's control plane
 def test_more_ctrl_c_during_teardown_do_not_cut_it_short(up_started: Started) -> None:
     run = up_started
     os.killpg(run.cli.pid, signal.SIGINT)
@@ -220,7 +244,7 @@ def test_more_ctrl_c_during_teardown_do_not_cut_it_short(up_started: Started) ->
     for _ in range(2):  # an impatient user, while the processes are being stopped
         os.killpg(run.cli.pid, signal.SIGINT)
     assert _stopped(run) == 130, run.output()
-    before = f"before: {len(run.processes)} processes, groups {run.recorded}"
+    before = f"before: {len(run.processes)} processes, pods {run.running}"
     assert not _left_behind(run), f"{before}\nafter: {_left_behind(run)}\n{run.output()}"
 
 

@@ -53,6 +53,7 @@ def bring_up(
     directory: Path,
     events: list[str],
     overlay: str = "production",
+    timeout: float = 240,
     **timings: Any,
 ) -> Platform:
     """Platform `name` up with the test timings; `timings` override fields of its settings'
@@ -62,7 +63,7 @@ def bring_up(
         "local": lambda: kubelet_settings_file(project, directory, **timings),
     }.get(name, lambda: None)()
     platform = create(name, PlatformOptions(project, overlay, log=events.append, settings=settings))
-    platform.up(timeout=240)
+    platform.up(timeout=timeout)
     return platform
 
 

@@ -1,17 +1,21 @@
-"""Helpers for tests that drive a running local platform: HTTPS through the ingress (self-signed
-certificate, no redirects followed) and waiting while reconciling, as `finchsim up` does."""
+"""Helpers for tests that drive a running local platform through the seam: HTTPS through the
+ingress (self-signed certificate, no redirects followed), Prometheus queries awaited with
+`platform.wait_for`, and the process that listens on one of the edge's ports."""
 
 from __future__ import annotations
 
+import json
+import os
 import ssl
-import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Callable
+from typing import Any
 
-import pytest
+import psutil
 
-from finchsim.platform.local.platform import LocalPlatform
+from finchsim.platform.base import Platform
 
 NS = "finch-production"
 API = "api.finch.example.com"
@@ -44,20 +48,64 @@ def get(
         return exc.code, dict(exc.headers)
 
 
-def wait_for(
-    platform: LocalPlatform,
-    condition: Callable[[], bool],
-    timeout: float,
-    what: str,
-    each: Callable[[], None] | None = None,
-) -> None:
-    """Reconcile until `condition()` holds; fail with the pods' states after `timeout`."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            pods = [(p.name, p.node, p.phase, p.ready) for p in platform.snapshot_value.pods]
-            pytest.fail(f"{what} not reached in {timeout}s; pods: {pods}")
-        platform.step()
-        if each is not None:
-            each()
-        time.sleep(0.2)
+def answers(url: str, host: str = "127.0.0.1") -> bool:
+    """Whether `url` answers 200 now (False while nothing listens there)."""
+    try:
+        return get(url, host, timeout=5)[0] == 200
+    except OSError:
+        return False
+
+
+def routed(
+    platform: Platform, url: str, host: str, headers: dict[str, str] | None = None
+) -> dict[str, str]:
+    """Await a 200 from `url` through the ingress; its response headers. `up` returns once
+    the pods are ready; the ingress follows their endpoints at its next sync (at most 0.3 a
+    second, as ingress-nginx), so the first requests may still find no upstream (502)."""
+
+    def answered() -> dict[str, str] | None:
+        status, got = get(url, host, headers=headers)
+        return got if status == 200 else None
+
+    found: dict[str, str] = platform.wait_for(answered, 60, f"{url} (Host {host}) routed")
+    return found
+
+
+def get_json(url: str) -> Any:
+    with urllib.request.urlopen(url, timeout=5) as resp:
+        return json.load(resp)
+
+
+def query(
+    platform: Platform,
+    promql: str,
+    timeout: float = 60,
+    until: Callable[[list[dict[str, Any]]], bool] = bool,
+) -> list[dict[str, Any]]:
+    """An instant query, awaited until `until(result)` holds (by default: until it returns
+    something). Prometheus sees a change only at its next scrape: never query just once."""
+    url = f"{platform.prometheus_url()}/api/v1/query?" + urllib.parse.urlencode({"query": promql})
+
+    def answered() -> list[dict[str, Any]] | None:
+        result: list[dict[str, Any]] = get_json(url)["data"]["result"]
+        return result if until(result) else None
+
+    found: list[dict[str, Any]] = platform.wait_for(
+        answered, timeout, f"Prometheus to answer {promql}", interval=1
+    )
+    return found
+
+
+def listener(url: str) -> psutil.Process:
+    """The leader of the process group listening on `url`'s port (loopback): a shared socket
+    (an nginx master's, held by its workers too) is reported under one holder only, so the
+    holder's group leader is the process that opened it."""
+    port = urllib.parse.urlsplit(url).port
+    pids = {
+        c.pid
+        for c in psutil.net_connections("tcp")
+        if c.status == psutil.CONN_LISTEN and c.laddr.port == port and c.pid is not None
+    }
+    leaders = {os.getpgid(pid) for pid in pids}
+    assert len(leaders) == 1, f"listeners of {url}: {pids}"
+    return psutil.Process(leaders.pop())

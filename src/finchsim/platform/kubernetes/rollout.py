@@ -9,14 +9,15 @@ ProgressDeadlineExceeded has failed."""
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable
 
 from kubernetes.client import V1Deployment, V1StatefulSet
 
 from finchsim.errors import PlatformError
+from finchsim.platform.kubernetes import unready
 from finchsim.platform.kubernetes.client import Clients
-from finchsim.platform.kubernetes.states import owner_of
 
 
 def deployment_waiting(d: V1Deployment) -> str | None:
@@ -68,27 +69,15 @@ def not_rolled_out(clients: Clients, namespaces: list[str]) -> list[str]:
     return waiting
 
 
-def pod_reasons(clients: Clients, namespaces: list[str], limit: int = 6) -> list[str]:
-    """Why pods are not ready: the scheduler's message, a container's waiting reason."""
-    reasons = []
+def pod_reasons(clients: Clients, namespaces: list[str]) -> list[str]:
+    """Why pods are not ready, one line per workload (`unready.unready_lines`)."""
+    lines = []
     for ns in namespaces:
-        for pod in clients.core.list_namespaced_pod(ns).items:
-            conds = {c.type: c for c in pod.status.conditions or []}
-            ready = conds.get("Ready")
-            if ready is not None and ready.status == "True":
-                continue
-            scheduled = conds.get("PodScheduled")
-            why = ""
-            if scheduled is not None and scheduled.status != "True":
-                why = scheduled.message or scheduled.reason or "not scheduled"
-            for c in pod.status.container_statuses or []:
-                if c.state is not None and c.state.waiting is not None:
-                    why = why or f"{c.name}: {c.state.waiting.reason}"
-            kind, owner = owner_of(pod)
-            reasons.append(
-                f"pod {ns}/{pod.metadata.name} ({kind} {owner}): {why or pod.status.phase}"
-            )
-    return reasons[:limit]
+        pods = clients.core.list_namespaced_pod(ns).items
+        raw = clients.events.list_namespaced_event(ns, _preload_content=False)
+        unhealthy = unready.unhealthy_messages(json.loads(raw.data)["items"])
+        lines += unready.unready_lines(pods, unhealthy)
+    return lines
 
 
 def wait_rolled_out(
