@@ -107,13 +107,21 @@ def usage_config() -> dict[str, Any]:
     }
 
 
-def _args(values: Mapping[str, str]) -> list[dict[str, Any]]:
-    """kwokctl `extraArgs`; `override` replaces a flag kwokctl already sets (else appended)."""
-    return [{"key": k, "value": v, "override": k in OVERRIDDEN} for k, v in values.items()]
+def _args(component: str, values: Mapping[str, str]) -> list[dict[str, Any]]:
+    """kwokctl `extraArgs`; `override` replaces a flag kwokctl already sets (else appended).
+    An override of a flag kwokctl does not set is dropped silently, so it is per component."""
+    return [
+        {"key": k, "value": v, "override": (component, k) in OVERRIDDEN}
+        for k, v in values.items()
+    ]
 
 
 # Flags kwokctl itself passes, so ours must replace its value rather than be appended.
-OVERRIDDEN = ("manage-all-nodes", "metric-resolution", "kubelet-preferred-address-types")
+OVERRIDDEN = {
+    ("kwok-controller", "manage-all-nodes"),
+    ("metrics-server", "metric-resolution"),
+    ("metrics-server", "kubelet-preferred-address-types"),
+}
 
 
 def kwokctl_config(
@@ -188,7 +196,7 @@ def kwokctl_config(
             "kind": "KwokctlConfiguration",
             "options": options,
             "componentsPatches": [
-                {"name": name, "extraArgs": _args(values)} for name, values in flags.items()
+                {"name": name, "extraArgs": _args(name, values)} for name, values in flags.items()
             ],
         }
     ]

@@ -12,8 +12,10 @@ Flags that differ from the kwok platform:
 - kube-controller-manager without the endpoint controllers: EndpointSlices reject loopback
   addresses ("may not be in the loopback range"), so they would only fail; whatever needs
   endpoints computes them from the pods and their readiness;
-- metrics-server scrapes the node's InternalIP (the kubelet's loopback address), with its
-  self-signed certificate (`--kubelet-insecure-tls`, which kwokctl already passes).
+- the API server (logs) and metrics-server reach the kubelet at the node's InternalIP (its
+  loopback address), never by name; metrics-server accepts the kubelet's self-signed
+  certificate (`--kubelet-insecure-tls`, which kwokctl already passes), and the API server
+  has no `--kubelet-certificate-authority` to check it against.
 Namespaces get Pod Security `restricted` enforcement before the overlay is applied. A
 control-plane process that exits is started again (`dead`), with the budget of `Supervised`."""
 
@@ -57,7 +59,12 @@ ENDPOINT_CONTROLLERS_OFF = (
 
 def control_plane_flags() -> dict[str, dict[str, str]]:
     return {
-        "kube-apiserver": {"service-cluster-ip-range": SERVICE_RANGE},
+        "kube-apiserver": {
+            "service-cluster-ip-range": SERVICE_RANGE,
+            # logs/exec/port-forward reach the kubelet at its loopback InternalIP, never by
+            # the node's name (the default tries Hostname first: a DNS query off the machine).
+            "kubelet-preferred-address-types": "InternalIP",
+        },
         "kube-controller-manager": {"controllers": ENDPOINT_CONTROLLERS_OFF},
         "metrics-server": {"kubelet-preferred-address-types": "InternalIP"},
     }
