@@ -111,8 +111,7 @@ def _args(component: str, values: Mapping[str, str]) -> list[dict[str, Any]]:
     """kwokctl `extraArgs`; `override` replaces a flag kwokctl already sets (else appended).
     An override of a flag kwokctl does not set is dropped silently, so it is per component."""
     return [
-        {"key": k, "value": v, "override": (component, k) in OVERRIDDEN}
-        for k, v in values.items()
+        {"key": k, "value": v, "override": (component, k) in OVERRIDDEN} for k, v in values.items()
     ]
 
 

@@ -104,6 +104,7 @@ class KubernetesPlatform(Platform):
                 raise InputError(problems)
             self.log(f"applied {len(self.objects)} objects; waiting for the rollouts")
             rollout.wait_rolled_out(self.clients, self.namespaces, timeout, poll=self.poll)
+            self.provider.settle(self.clients)
         except BaseException:
             self.down()
             raise

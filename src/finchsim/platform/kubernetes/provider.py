@@ -45,6 +45,10 @@ class Provider(ABC):
         """One round of the provider's own background duties (a volume provisioner, ...);
         called while the platform runs."""
 
+    def settle(self, clients: Clients) -> None:  # noqa: B027
+        """Once everything rolled out: let what follows the API catch up now rather than at
+        its next sync, so that `up` returning means traffic is routed."""
+
     def dead(self) -> str | None:
         """Which part of the cluster died, or None while everything runs."""
         return None

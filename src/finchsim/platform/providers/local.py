@@ -173,6 +173,10 @@ class LocalProvider(Provider):
         if self.edge is not None:
             self.edge.reconcile(clients)
 
+    def settle(self, clients: Clients) -> None:
+        if self.edge is not None:
+            self.edge.sync(clients)
+
     def ingress_url(self, host: str) -> str:
         if self.edge is None:
             raise PlatformError("the local platform runs its ingress only when up")

@@ -161,10 +161,18 @@ class LocalEdge:
             self.monitoring.check()
         if self.ingress is not None:
             self.ingress.check()
-        now = time.monotonic()
-        if now - self._synced < 1.0 / SYNC_RATE_LIMIT:
-            return
-        self._synced = now
+        if time.monotonic() - self._synced >= 1.0 / SYNC_RATE_LIMIT:
+            self._follow(clients)
+
+    def sync(self, clients: Clients) -> None:
+        """Follow the API now, the Service proxy (which resyncs itself every second) too."""
+        if self.proxy is not None:
+            self.proxy.sync()
+        self._follow(clients)
+
+    def _follow(self, clients: Clients) -> None:
+        """The ingress configuration (nginx reloads on SIGHUP) and Prometheus' targets."""
+        self._synced = time.monotonic()
         services, pods = self._list(clients, "Service"), self._list(clients, "Pod")
         config = self._ingress_config(clients, services, pods)
         if config != self._rendered and self.ingress is not None:
