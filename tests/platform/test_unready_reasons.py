@@ -64,7 +64,8 @@ def test_the_timeout_message_gives_a_reason_per_unready_workload(
         rf"{nodes} Insufficient cpu\..*",
         # Between two crashes the container may be starting again: the last exit is the point.
         r"pod demo/crasher-\S+ \(Deployment crasher, 1 more unready\): container main(:| not "
-        r"ready:) .*; last exit code 3 \(Error\), restarted \d+ time\(s\)",
+        r"ready:) .*; last exit code 3 \(Error\), restarted \d+ time\(s\); "
+        r"it printed: .*boom: cannot reach the database",
         r"pod demo/noimage-\S+ \(Deployment noimage\): container main: (ErrImagePull|"
         r'ImagePullBackOff): .*"example\.com/nothing:1\.0".*',
         r"pod demo/unready-\S+ \(Deployment unready\): container main not ready: Readiness "

@@ -9,11 +9,14 @@ ProgressDeadlineExceeded has failed."""
 
 from __future__ import annotations
 
+import functools
 import json
 import time
 from collections.abc import Callable
+from typing import Any
 
 from kubernetes.client import V1Deployment, V1StatefulSet
+from kubernetes.client.exceptions import ApiException
 
 from finchsim.errors import PlatformError
 from finchsim.platform.kubernetes import unready
@@ -76,8 +79,20 @@ def pod_reasons(clients: Clients, namespaces: list[str]) -> list[str]:
         pods = clients.core.list_namespaced_pod(ns).items
         raw = clients.events.list_namespaced_event(ns, _preload_content=False)
         unhealthy = unready.unhealthy_messages(json.loads(raw.data)["items"])
-        lines += unready.unready_lines(pods, unhealthy)
+        lines += unready.unready_lines(pods, unhealthy, functools.partial(_tail, clients))
     return lines
+
+
+def _tail(clients: Clients, pod: Any, container: str, lines: int = 3) -> str:
+    """What a container printed last, where the kubelet serves logs (KWOK's do not)."""
+    try:
+        return str(
+            clients.core.read_namespaced_pod_log(
+                pod.metadata.name, pod.metadata.namespace, container=container, tail_lines=lines
+            )
+        )
+    except (ApiException, OSError, ValueError):
+        return ""
 
 
 def wait_rolled_out(

@@ -6,14 +6,15 @@ Deployment of twenty crashing replicas does not hide the one Pending pod of anot
 is the first that applies, as a user would look for it:
 - not scheduled: the scheduler's message (`0/3 nodes are available: 3 Insufficient cpu.`);
 - a container Waiting: its reason, and either its last exit (CrashLoopBackOff: the exit code
-  says more than the back-off message) or the waiting message (ImagePullBackOff,
-  CreateContainerConfigError name what is missing);
+  and the container's last lines say more than the back-off message) or the waiting message
+  (ImagePullBackOff, CreateContainerConfigError name what is missing);
 - a container running but not ready: the pod's last Unhealthy Event (the failing probe);
 - else the Ready condition's message, else the phase."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import functools
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from kubernetes.client import V1ContainerStatus, V1Pod
@@ -22,15 +23,19 @@ from finchsim.platform.kubernetes.states import event_record, owner_of
 
 # What a container waits in on its way to running: no reason in itself.
 STARTING = ("ContainerCreating", "PodInitializing")
+# (pod, container) -> the last lines the container printed ("" where logs are not served).
+Tail = Callable[[V1Pod, str], str]
 
 
-def _last_exit(status: V1ContainerStatus) -> str:
+def _last_exit(status: V1ContainerStatus, output: Callable[[], str]) -> str:
+    """Its last exit and (`output`) what it printed last; "" when it never exited."""
     last = status.last_state.terminated if status.last_state is not None else None
     if last is None:
         return ""
+    said = " | ".join(output().strip().splitlines())
     return (
         f"; last exit code {last.exit_code} ({last.reason or 'Error'}), "
-        f"restarted {status.restart_count} time(s)"
+        f"restarted {status.restart_count} time(s)" + (f"; it printed: {said}" if said else "")
     )
 
 
@@ -39,13 +44,15 @@ def _completed(status: V1ContainerStatus) -> bool:
     return done is not None and done.exit_code == 0
 
 
-def _container_reason(status: V1ContainerStatus, unhealthy: str) -> str | None:
-    """Why this container is not ready, or None when it is."""
+def _container_reason(
+    status: V1ContainerStatus, unhealthy: str, output: Callable[[], str]
+) -> str | None:
+    """Why this container is not ready, or None when it is (`output`: its last lines)."""
     state = status.state
     name = status.name
     if state is not None and state.waiting is not None:
         reason = state.waiting.reason or "Waiting"
-        exited = _last_exit(status)
+        exited = _last_exit(status, output)
         if exited:
             return f"container {name}: {reason}{exited}"
         message = state.waiting.message if reason not in STARTING else ""
@@ -55,12 +62,16 @@ def _container_reason(status: V1ContainerStatus, unhealthy: str) -> str | None:
         return f"container {name}: terminated ({t.reason or 'Error'}, exit code {t.exit_code})"
     if status.ready:
         return None
-    return f"container {name} not ready: {unhealthy or 'no probe result yet'}" + _last_exit(status)
+    return f"container {name} not ready: {unhealthy or 'no probe result yet'}" + _last_exit(
+        status, output
+    )
 
 
-def pod_reason(pod: V1Pod, unhealthy: str = "") -> str | None:
-    """Why `pod` is not ready (`unhealthy`: the message of its last Unhealthy Event), or None
-    when it is ready or has finished."""
+def pod_reason(
+    pod: V1Pod, unhealthy: str = "", tail: Tail = lambda _pod, _container: ""
+) -> str | None:
+    """Why `pod` is not ready (`unhealthy`: the message of its last Unhealthy Event; `tail`:
+    what a crashing container printed last), or None when it is ready or has finished."""
     status = pod.status
     if status.phase == "Succeeded":
         return None
@@ -77,7 +88,8 @@ def pod_reason(pod: V1Pod, unhealthy: str = "") -> str | None:
     # An init container that finished is not a reason; the next one or the main ones are.
     waiting = [c for c in inits if not _completed(c)][:1] or status.container_statuses or []
     for c in waiting:
-        if (why := _container_reason(c, unhealthy)) is not None:
+        output = functools.partial(tail, pod, c.name)
+        if (why := _container_reason(c, unhealthy, output)) is not None:
             return why
     if ready is not None and ready.message:
         return str(ready.message)
@@ -94,11 +106,13 @@ def unhealthy_messages(events: list[dict[str, Any]]) -> dict[str, str]:
     }
 
 
-def unready_lines(pods: list[V1Pod], unhealthy: Mapping[str, str]) -> list[str]:
+def unready_lines(
+    pods: list[V1Pod], unhealthy: Mapping[str, str], tail: Tail = lambda _pod, _container: ""
+) -> list[str]:
     """One line per workload with unready pods: its first such pod and the reason."""
     by_owner: dict[tuple[str, str, str], list[tuple[V1Pod, str]]] = {}
     for pod in sorted(pods, key=lambda p: (p.metadata.namespace, p.metadata.name)):
-        why = pod_reason(pod, unhealthy.get(pod.metadata.name, ""))
+        why = pod_reason(pod, unhealthy.get(pod.metadata.name, ""), tail)
         if why is not None:
             kind, owner = owner_of(pod)
             by_owner.setdefault((pod.metadata.namespace, kind, owner), []).append((pod, why))
