@@ -165,3 +165,21 @@ def test_one_line_per_workload_with_the_count_of_the_others() -> None:
         "pod demo/web-abc-1 (Deployment web, 1 more unready): container main: "
         "CrashLoopBackOff; last exit code 1 (Error), restarted 4 time(s)",
     ]
+
+
+def test_a_crashing_container_is_quoted_from_its_logs_and_only_it() -> None:
+    asked: list[tuple[str, str]] = []
+
+    def tail(p: Any, container: str) -> str:
+        asked.append((p.metadata.name, container))
+        return "Traceback (most recent call last):\nConnectionError: no database\n"
+
+    crash = pod("web-abc-1", status(waiting("CrashLoopBackOff", last_exit=1)))
+    assert pod_reason(crash, "", tail) == (
+        "container main: CrashLoopBackOff; last exit code 1 (Error), restarted 4 time(s); "
+        "it printed: Traceback (most recent call last): | ConnectionError: no database"
+    )
+    assert asked == [("web-abc-1", "main")]
+    pulling = pod("web-abc-2", status(waiting("ImagePullBackOff", "Back-off pulling")))
+    assert pod_reason(pulling, "", tail) == "container main: ImagePullBackOff: Back-off pulling"
+    assert asked == [("web-abc-1", "main")]  # no exit, no logs asked for
