@@ -59,7 +59,7 @@ class PodWorker:
         self.start_wall = time.time()
         self.inits = [ContainerRun(c, plan.images[c.name], init=True) for c in plan.inits]
         self.containers = [ContainerRun(c, plan.images[c.name]) for c in plan.containers]
-        self.probes: dict[tuple[str, str], Future[bool]] = {}
+        self.probes: dict[tuple[str, str], Future[str]] = {}  # -> why it failed, "" if not
         self.mounts: dict[str, Path] | None = None
         self.terminating = False
         self.terminated = threading.Event()
@@ -260,9 +260,10 @@ class PodWorker:
                 self.probes[key] = pool.submit(self.ip, run.spec, probe)
 
     def _judge(
-        self, run: ContainerRun, kind: str, probe: Probe, state: Probing, ok: bool, now: float
+        self, run: ContainerRun, kind: str, probe: Probe, state: Probing, failed: str, now: float
     ) -> None:
-        if ok:
+        """`failed`: why the probe failed ("" when it passed)."""
+        if not failed:
             state.successes, state.failures = state.successes + 1, 0
             if state.successes >= probe.success_threshold:
                 state.passed = True
@@ -270,7 +271,7 @@ class PodWorker:
         state.failures, state.successes = state.failures + 1, 0
         if state.failures < probe.failure_threshold:
             return
-        self.event("Warning", "Unhealthy", f"{kind.capitalize()} probe failed")
+        self.event("Warning", "Unhealthy", f"{kind.capitalize()} probe failed: {failed}")
         if kind == "readiness":
             state.passed = False
         elif run.proc is not None:  # liveness/startup failed: the kubelet kills the container
