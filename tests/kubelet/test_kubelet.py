@@ -180,6 +180,21 @@ def test_crashing_container_backs_off_growing(api: Clients) -> None:
     assert second.last_state.terminated.reason == "Error"
 
 
+def test_a_container_over_its_memory_limit_is_oom_killed(api: Clients) -> None:
+    """The cgroup's limit (128Mi) kills it; its status says OOMKilled, exit 137, as a kubelet's."""
+    hog = "import time; b = bytearray(400 * 2**20); time.sleep(60)"
+    api.apps.create_namespaced_deployment(NS, deployment("hog", ["python3", "-c", hog]))
+
+    def killed() -> Any:
+        status = _container_status(api, "hog")
+        last = status and status.last_state and status.last_state.terminated
+        return last if last and last.reason == "OOMKilled" else None
+
+    last = wait_for("the hog OOMKilled", killed, timeout=90)
+    assert last.exit_code == 137, last
+    api.apps.delete_namespaced_deployment("hog", NS)
+
+
 def test_unknown_image_waits_in_image_pull_back_off(api: Clients) -> None:
     api.apps.create_namespaced_deployment(
         NS, deployment("noimage", ["serve"], image="example.com/nothing:1.0")
