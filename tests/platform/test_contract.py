@@ -243,22 +243,33 @@ def test_kubeconfig_lets_kubectl_see_what_finchsim_brought_up(platform: Platform
         pytest.skip(f"{platform.name} has no API server")
     path = platform.kubeconfig()
     assert isinstance(path, Path) and path.is_file()
-    done = subprocess.run(
-        [
-            find_tool("kubectl"),
-            "--kubeconfig",
-            str(path),
-            "get",
-            "deployments",
-            "-n",
-            NS,
-            "-o",
-            "name",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr
-    assert "deployment.apps/finch-backend" in done.stdout.split()
+    # The API server's credentials: only ours to read.
+    secrets = [path, *sorted((path.parent / "pki").glob("*.key"))]
+    assert {p.name: oct(p.stat().st_mode & 0o777) for p in secrets} == {
+        p.name: "0o600" for p in secrets
+    }
+
+    def kubectl(*args: str, until_it_works: bool = False) -> str:
+        done = subprocess.run(
+            [find_tool("kubectl"), "--kubeconfig", str(path), "-n", NS, *args],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        if until_it_works and done.returncode != 0:
+            return ""  # e.g. `top` before metrics-server's first scrape
+        assert done.returncode == 0, (args, done.stderr)
+        return done.stdout
+
+    assert "deployment.apps/finch-backend" in kubectl("get", "deployments", "-o", "name").split()
+    assert "Metrics:" in kubectl("describe", "hpa", "finch-backend-hpa")
+    assert kubectl("get", "events", "-o", "name").strip()
+    if Capability.PROCESSES in platform.capabilities:  # measured usage, real logs
+        backend = pods_of(platform, "finch-backend")[0].name
+        platform.wait_for(
+            lambda: backend in kubectl("top", "pods", "--no-headers", until_it_works=True),
+            120,
+            "kubectl top pods",
+        )
+        assert kubectl("logs", backend, "-c", "finch-backend", "--tail", "5").strip()

@@ -256,6 +256,7 @@ class KwokctlCluster:
                 timeout=timeout + 30,
             )
             self.restart_dead(timeout)
+            self._private()
         except CommandError as exc:
             tails = self.log_tails()
             self.delete()
@@ -263,6 +264,12 @@ class KwokctlCluster:
                 f"the control plane did not start: {exc}\n{tails}".rstrip()
             ) from exc
         return self.kubeconfig
+
+    def _private(self) -> None:
+        """The cluster's credentials (the kubeconfig, the CA's and admin's keys) readable by us
+        alone: kwokctl writes them 0640/0644."""
+        for path in [self.kubeconfig, *(self.cluster_dir / "pki").glob("*.key")]:
+            path.chmod(0o600)
 
     def restart_dead(self, timeout: float = 120.0) -> None:
         """Start again the components that exited, once the API server serves.
