@@ -14,6 +14,7 @@ import uuid
 from typing import Any
 
 from kubernetes.client.exceptions import ApiException
+from urllib3.exceptions import HTTPError
 
 from finchsim.platform.kubernetes.client import Clients
 
@@ -56,7 +57,8 @@ class EventRecorder:
 
     def _send(self) -> None:
         while (body := self.queue.get()) is not None:
-            with contextlib.suppress(ApiException, OSError):
+            # The API server may be away (restarting): the Event is dropped, the thread lives.
+            with contextlib.suppress(ApiException, HTTPError, OSError):
                 self.clients.core.create_namespaced_event(body["metadata"]["namespace"], body)
 
     def stop(self) -> None:
