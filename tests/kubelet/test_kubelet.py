@@ -13,7 +13,9 @@ from typing import Any
 import pytest
 from kubernetes.client.exceptions import ApiException
 
+from finchsim.errors import PlatformError
 from finchsim.platform.kubernetes.client import Clients, api_message
+from finchsim.platform.providers.local_lock import MachineLock
 from tests.kubelet.conftest import NS, wait_for
 
 pytestmark = pytest.mark.kwok
@@ -370,6 +372,13 @@ def test_kubelet_records_events(api: Clients) -> None:
 
     mine = wait_for("the kubelet's Started and BackOff events", found, timeout=60, every=1)
     print(sorted(mine))
+
+
+def test_a_second_local_platform_on_this_machine_is_refused(up: Any) -> None:
+    """The running one holds the machine's lock: another checkout's `up` would get its
+    loopback addresses."""
+    with pytest.raises(PlatformError, match=rf"another local platform .*run {up.run_dir.name}"):
+        MachineLock().acquire("a second one")
 
 
 def test_killed_control_plane_processes_are_started_again(

@@ -21,6 +21,7 @@ control-plane process that exits is started again (`dead`), with the budget of `
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -46,6 +47,7 @@ from finchsim.platform.local.supervisor import MAX_RESTARTS, RESTART_WINDOW_S
 from finchsim.platform.manifests import Rendered
 from finchsim.platform.providers.kwok import _wait_nodes_schedulable
 from finchsim.platform.providers.local_edge import LocalEdge
+from finchsim.platform.providers.local_lock import MachineLock
 from finchsim.project import Project
 
 PSA = {
@@ -119,9 +121,11 @@ class LocalProvider(Provider):
         self.run_dir: Path | None = None
         self.log: Callable[[str], None] = lambda _m: None
         self.control_plane_restarts: list[float] = []  # monotonic times, as Supervised keeps
+        self.machine_lock = MachineLock()
 
     def create(self, run_dir: Path, log: Callable[[str], None]) -> Path:
         self.run_dir, self.log = run_dir, log
+        self.machine_lock.acquire(f"pid {os.getpid()}, run {run_dir.name}, {self.project_root}")
         # Containers running as their runAsUser must reach their own directories below it.
         run_dir.chmod(0o711)
         self.cluster = KwokctlCluster(self.cluster_name, run_dir / "kwok", self.binaries)
@@ -242,6 +246,7 @@ class LocalProvider(Provider):
             self.kubelet = None
         if self.cluster is not None:
             self.cluster.delete()
+        self.machine_lock.release()
 
     def state(self) -> dict[str, Any]:
         assert self.cluster is not None and self.run_dir is not None
