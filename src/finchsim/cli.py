@@ -102,7 +102,7 @@ def cmd_kubeconfig(args: argparse.Namespace) -> int:
 
     state = runstate.read_state(_project(args))
     if state is None or not runstate.holder_alive(state):
-        raise PlatformError("nothing is up: start it with `finchsim up --platform kwok`")
+        raise PlatformError("nothing is up: start it with `finchsim up`")
     if args.platform and state.get("platform") != args.platform:
         raise PlatformError(
             f"the running topology is on the {state.get('platform')} platform, not {args.platform}"

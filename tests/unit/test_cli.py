@@ -140,7 +140,7 @@ def test_kubeconfig_with_nothing_up_is_a_platform_error(project_copy: Project) -
     done = run_cli("--project", str(project_copy.root), "kubeconfig")
     assert done.returncode == 5, done.stderr
     assert done.stderr.splitlines() == [
-        "error: nothing is up: start it with `finchsim up --platform kwok`"
+        "error: nothing is up: start it with `finchsim up`"
     ]
 
 
