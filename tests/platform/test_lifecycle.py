@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -54,6 +55,14 @@ def start_up(
     state = read_state(project)
     assert state is not None
     return proc, pids, state
+
+
+def wait_until(check: Callable[[], Any], what: str, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out after {timeout:.0f}s waiting for {what}")
+        time.sleep(0.2)
 
 
 def nothing_left(project: Project, pids: dict[str, int], run_dir: str) -> None:
@@ -145,4 +154,36 @@ def test_down_stops_a_running_up_which_exits_143(
     done = run_cli("--project", str(project_copy.root), "down")
     assert done.returncode == 0, done
     assert proc.wait(timeout=120) == 143
+    nothing_left(project_copy, pids, state["run_dir"])
+
+
+def test_simulate_killed_under_load_leaves_nothing_once_down(
+    project_copy: Project, start_cli: Callable[..., subprocess.Popen[str]]
+) -> None:
+    """SIGKILL of `simulate` while Locust drives load: Locust dies with it (nothing else
+    would stop it: `down` knows only the platform's processes), and `down` does the rest."""
+    proc = start_cli("--project", str(project_copy.root), "simulate", "--profile", "smoke")
+    pids = wait_ready(proc, project_copy, "local")
+    assert proc.stdout is not None
+    for line in proc.stdout:
+        if line.startswith("driving the"):
+            break
+    root = str(project_copy.root)
+
+    def locusts() -> list[int]:
+        found = []
+        for p in psutil.process_iter(["pid", "cmdline", "status"]):
+            cmdline = " ".join(p.info["cmdline"] or [])
+            if "locust" in cmdline and root in cmdline and p.info["status"] != "zombie":
+                found.append(p.info["pid"])
+        return found
+
+    wait_until(lambda: locusts(), "Locust running")
+    state = read_state(project_copy)
+    assert state is not None
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait(timeout=30)
+    wait_until(lambda: not locusts(), "Locust gone with simulate")
+    done = run_cli("--project", root, "down")
+    assert done.stdout.strip() == f"run {state['run_id']} (local) is down", done
     nothing_left(project_copy, pids, state["run_dir"])

@@ -139,9 +139,7 @@ def test_outside_any_checkout_the_installed_one_is_used_and_said(
 def test_kubeconfig_with_nothing_up_is_a_platform_error(project_copy: Project) -> None:
     done = run_cli("--project", str(project_copy.root), "kubeconfig")
     assert done.returncode == 5, done.stderr
-    assert done.stderr.splitlines() == [
-        "error: nothing is up: start it with `finchsim up`"
-    ]
+    assert done.stderr.splitlines() == ["error: nothing is up: start it with `finchsim up`"]
 
 
 def test_what_if_options_need_the_kwok_platform(project_copy: Project) -> None:

@@ -22,6 +22,7 @@ from urllib.parse import urlsplit
 
 import psutil
 
+from finchsim.deathsig import die_with_parent
 from finchsim.errors import InputError, PlatformError, Problem
 from finchsim.load.profile import load_profile
 from finchsim.load.results import LoadResult, read_result
@@ -107,9 +108,13 @@ class LocustRun:
             "PYTHONUNBUFFERED": "1",
         }
         with self.log_path.open("wb") as log:
+            # Its own group (stopped as one), and dead with us even after SIGKILL: nothing else
+            # would stop it, and `finchsim down` knows only the platform's processes.
+            parent = os.getpid()
             self._proc = subprocess.Popen(
                 self.argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
                 cwd=self.project.root, env=env, start_new_session=True,
+                preexec_fn=lambda: die_with_parent(parent),
             )  # fmt: skip
         self._started = time.monotonic()
         # Locust opens its CSV files after importing the locustfile and building the runner.

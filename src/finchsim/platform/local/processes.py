@@ -14,7 +14,6 @@ from another process can kill leftovers after a crash (see `kill_all_recorded`).
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import json
 import os
 import pwd
@@ -27,8 +26,8 @@ from pathlib import Path
 
 import psutil
 
-_PR_SET_PDEATHSIG = 1
-_LIBC = ctypes.CDLL(None, use_errno=True)  # loaded before any fork: dlopen is unsafe in a child
+from finchsim.deathsig import die_with_parent
+
 REGISTRY_FILE = "processes.json"
 
 
@@ -225,10 +224,7 @@ def _child_setup(
         os.setgroups(list(ids[2:]))
         os.setgid(ids[1])
         os.setuid(ids[0])
-    if _LIBC.prctl(_PR_SET_PDEATHSIG, death_signal, 0, 0, 0) != 0:
-        raise OSError(ctypes.get_errno(), "prctl(PR_SET_PDEATHSIG) failed")
-    if os.getppid() != parent_pid:  # the harness died before prctl took effect
-        os._exit(126)
+    die_with_parent(parent_pid, death_signal)
 
 
 def spawn(
